@@ -1,0 +1,102 @@
+"""Checks on the built website (`make test` runs these after `tools/book.py build`)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+import labclip_utils
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.built_site
+HTML = ROOT / "_build" / "html"
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+        self.figures = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "a" and attrs.get("href"):
+            self.hrefs.append(attrs["href"])
+        if tag == "img" and "_images/" in (attrs.get("src") or ""):
+            self.figures += 1  # an image produced by a cell (myst-nb writes them to _images/)
+
+
+def _page(doc: str) -> tuple[str, _Links]:
+    path = HTML / f"{doc}.html"
+    assert path.is_file(), f"{path} was not built: run `make book`"
+    text = path.read_text()
+    parser = _Links()
+    parser.feed(text)
+    return text, parser
+
+
+def _chapters(book_tool):
+    return book_tool.toc_notebooks()
+
+
+def test_index_exists():
+    assert (HTML / "index.html").is_file(), "run `make book` first"
+
+
+def test_every_toc_page_is_built(book_tool):
+    for doc in book_tool.toc_files():
+        _page(doc)
+
+
+def test_chapters_are_rendered_with_outputs_and_a_figure(book_tool):
+    for doc in _chapters(book_tool):
+        text, links = _page(doc)
+        assert "cell_output" in text, f"{doc}: no executed outputs on the page"
+        assert "Traceback" not in text, f"{doc}: a traceback was rendered"
+        assert links.figures >= 1, f"{doc}: no figure produced by a cell on the page"
+
+
+def test_colab_link_ends_in_the_chapters_ipynb(book_tool):
+    repo = labclip_utils.REPOSITORY_URL.removeprefix("https://github.com/")
+    for doc in _chapters(book_tool):
+        _, links = _page(doc)
+        colab = [h for h in links.hrefs if h.startswith("https://colab.research.google.com/")]
+        assert colab, f"{doc}: no Colab launch button"
+        expected = f"https://colab.research.google.com/github/{repo}/blob/main/{doc}.ipynb"
+        assert colab == [expected] * len(colab), f"{doc}: {colab}"
+
+
+def test_internal_links_resolve(book_tool):
+    pages = sorted(HTML.rglob("*.html"))
+    assert pages
+    broken = []
+    for page in pages:
+        if "_static" in page.parts or "_sources" in page.parts:
+            continue
+        parser = _Links()
+        parser.feed(page.read_text())
+        for href in parser.hrefs:
+            parts = urlsplit(href)
+            if parts.scheme or parts.netloc or not parts.path or href.startswith("mailto:"):
+                continue
+            target = (page.parent / unquote(parts.path)).resolve()
+            if not target.exists():
+                broken.append(f"{page.relative_to(HTML)} -> {href}")
+    assert not broken, "\n".join(broken)
+
+
+def test_setup_chapter_reports_this_runs_times(book_tool):
+    text = (HTML / "notebooks" / "00_setup.html").read_text()
+    others = len(_chapters(book_tool)) - 1
+    assert re.search(rf"\b{others} chapters executed before this one", text), "chapter 0 must time the others"
+    assert "No run report here" not in text
+    assert "Profile &#39;offline&#39;" in text or "Profile 'offline'" in text
+
+
+def test_source_files_are_not_published():
+    assert not list(HTML.rglob("_stage")) and not (HTML / ".venv").exists()
+    assert not any(Path(p).suffix == ".py" for p in (HTML / "_sources").rglob("*.py"))

@@ -1,0 +1,90 @@
+"""Static checks on the chapters: pairing, output-free twins, kernels, the toc and the first cell."""
+
+from __future__ import annotations
+
+import jupytext
+import nbformat
+import pytest
+import tomllib
+import yaml
+
+import labclip_utils
+from tests.conftest import ROOT
+
+SOURCES = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+
+
+def test_there_are_chapters():
+    assert SOURCES, "no chapters found in notebooks/"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_pair_is_in_sync(source, book_tool):
+    twin = source.with_suffix(".ipynb")
+    assert twin.exists(), f"{twin.name} missing: run `make sync`"
+    committed = nbformat.read(twin, as_version=4)
+    expected = book_tool.notebook_from_source(source)
+    got = [(c.cell_type, c.source) for c in committed.cells]
+    want = [(c.cell_type, c.source) for c in expected.cells]
+    assert got == want, f"{twin.name} is out of sync with {source.name}: run `make sync`"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_twin_has_no_outputs(source):
+    nb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{source.with_suffix('.ipynb').name}: cells {dirty} carry outputs; run `make sync`"
+    assert "widgets" not in nb.metadata
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_kernel_is_python3(source):
+    header = jupytext.read(source, fmt="py:percent").metadata
+    assert header.get("kernelspec", {}).get("name") == "python3", f"{source.name}: header must name python3"
+    twin = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    assert twin.metadata["kernelspec"]["name"] == "python3"
+    assert header["jupytext"]["formats"] == "ipynb,py:percent"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_first_cell_picks_profile_and_installs_only_in_colab(source):
+    nb = jupytext.read(source, fmt="py:percent")
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert "parameters" in first.metadata.get("tags", []), f"{source.name}: first code cell must be tagged parameters"
+    assert "PROFILE = None" in first.source
+    assert 'if "google.colab" in sys.modules:' in first.source
+    assert f"git+{labclip_utils.REPOSITORY_URL}" in first.source
+    assert "use_profile(PROFILE)" in first.source
+
+
+def test_toc_lists_every_chapter_in_order(book_tool):
+    chapters = book_tool.toc_notebooks()
+    assert sorted(chapters) == [f"notebooks/{p.stem}" for p in SOURCES], "every chapter must be in _toc.yml once"
+    assert chapters == sorted(chapters), "chapters are numbered in reading order"
+    for doc in book_tool.toc_files():
+        suffix = ".py" if doc.startswith("notebooks/") else ".md"
+        assert (ROOT / f"{doc}{suffix}").exists(), doc
+
+
+def test_repository_url_is_the_same_everywhere():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert config["repository"]["url"] == labclip_utils.REPOSITORY_URL
+    assert project["project"]["urls"]["Repository"] == labclip_utils.REPOSITORY_URL
+
+
+def test_book_config_is_strict_and_offline():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off", "notebooks run once, in tools/book.py execute"
+    assert config["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert "path_to_book" not in config["repository"], "path_to_book puts /./ in launch links"
+    for hidden in (".venv", "**/.*", "_build", "_stage"):
+        assert hidden in config["exclude_patterns"]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in ci.splitlines()[-1]
+    assert "make test" in readme and "make book" in readme
