@@ -27,3 +27,63 @@ def plot_run_times(times: pd.DataFrame) -> plt.Figure:
     ax.set_xlim(0, data["seconds"].max() * 1.25 + 1)
     fig.tight_layout()
     return fig
+
+
+def _wrap(text: str, width: int = 26) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+def plot_scene_gallery(datasets: dict, n: int = 4, captions: bool = True) -> plt.Figure:
+    """A grid of example scenes: one row per dataset (label → :class:`SceneDataset`), with each scene's
+    caption (green, ✓) and hard negative (red, ✗) underneath."""
+    rows = len(datasets)
+    fig, axes = plt.subplots(rows, n, figsize=(2.4 * n, (2.4 + 1.0 * captions) * rows), squeeze=False)
+    for r, (label, ds) in enumerate(datasets.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            image, caption, negative, _ = ds[c]
+            ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=11, fontweight="bold")
+            if captions:
+                ax.text(0.5, -0.03, f"✓ {_wrap(caption, 30)}", fontsize=8, color="#1a7f37", ha="center", va="top",
+                        transform=ax.transAxes)
+                if negative is not None:
+                    ax.text(0.5, -0.24, f"✗ {_wrap(negative, 30)}", fontsize=8, color="#b42318", ha="center",
+                            va="top", transform=ax.transAxes)
+    fig.subplots_adjust(left=0.05, right=0.99, top=0.99, bottom=0.1 if captions else 0.01,
+                        hspace=0.55 if captions else 0.05, wspace=0.05)
+    return fig
+
+
+def plot_scores(scores: dict[str, float], *, chance: float | None = 0.5, title: str = "",
+                ylabel: str = "accuracy", ylim: tuple[float, float] = (0, 1.05)) -> plt.Figure:
+    """Bars for a few named scores, with the chance level drawn as a dashed line."""
+    fig, ax = plt.subplots(figsize=(1.1 * len(scores) + 2.5, 3.2))
+    names, values = list(scores), list(scores.values())
+    bars = ax.bar(names, values, color=sns.color_palette()[: len(names)])
+    ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2)
+    if chance is not None:
+        ax.axhline(chance, ls="--", color="0.4", lw=1)
+        ax.text(len(names) - 0.5, chance, " chance", va="bottom", ha="right", color="0.3", fontsize=9)
+    ax.set_ylim(*ylim)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_object_counts(images: list, labels: list[str]) -> plt.Figure:
+    """One row of images with a label under each (e.g. scenes with 1..10 objects)."""
+    fig, axes = plt.subplots(1, len(images), figsize=(1.6 * len(images), 2.0), squeeze=False)
+    for ax, image, label in zip(axes[0], images, labels, strict=True):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(label, fontsize=9)
+    fig.tight_layout()
+    return fig

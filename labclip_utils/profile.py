@@ -41,6 +41,7 @@ class ProfileSpec:
     data: Literal["generated", "real"]
     downloads: bool
     needs: str
+    image_size: int
 
 
 PROFILE_SPECS: dict[str, ProfileSpec] = {
@@ -52,6 +53,7 @@ PROFILE_SPECS: dict[str, ProfileSpec] = {
         data="generated",
         downloads=False,
         needs="any laptop CPU; the miniature is trained once and cached",
+        image_size=64,
     ),
     "paper": ProfileSpec(
         name="paper",
@@ -61,6 +63,7 @@ PROFILE_SPECS: dict[str, ProfileSpec] = {
         data="real",
         downloads=True,
         needs="a GPU (Colab's free T4 is enough) and internet access for the downloads",
+        image_size=224,
     ),
 }
 
@@ -75,6 +78,7 @@ class Profile:
     pretrained: str | None
     data: Literal["generated", "real"]
     downloads: bool
+    image_size: int
     device: str
     cache_dir: Path
     data_dir: Path
@@ -142,6 +146,7 @@ def current_profile(name: str | None = None, *, device: str | None = None) -> Pr
         pretrained=pretrained,
         data=spec.data,
         downloads=spec.downloads,
+        image_size=spec.image_size,
         device=resolve_device(device),
         cache_dir=cache_dir,
         data_dir=data_dir,

@@ -82,4 +82,5 @@ if times is None:
     print("No run report here: run `make book` to execute the whole book and time each chapter.")
 else:
     plot_run_times(times)
-    print(f"{len(times)} chapters executed before this one, {times['seconds'].sum():.0f} s of notebook time.")
+    n = len(times)
+    print(f"{n} chapter{'s' * (n != 1)} executed before this one, {times['seconds'].sum():.0f} s of notebook time.")

@@ -38,6 +38,13 @@ def test_committed_twin_has_no_outputs(source):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_no_empty_cells(source):
+    nb = jupytext.read(source, fmt="py:percent")
+    empty = [i for i, c in enumerate(nb.cells) if not c.source.strip()]
+    assert not empty, f"{source.name}: empty cells {empty} (two blank lines before a cell marker make one)"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_kernel_is_python3(source):
     header = jupytext.read(source, fmt="py:percent").metadata
     assert header.get("kernelspec", {}).get("name") == "python3", f"{source.name}: header must name python3"

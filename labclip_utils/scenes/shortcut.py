@@ -1,0 +1,44 @@
+"""How PUG:SPAR's positional shortcut inflates a binding test, measured without looking at any image.
+
+In ``spar`` the first-mentioned object always takes its colour from one set ({blue, green}) and the second from
+another ({red, gray}). A swap negative breaks that pattern, so a model that reads only the *caption* can tell the
+positive from the negative. :func:`blind_swap_accuracy` fits such a caption-only model and runs the swap test
+with it: a high score here means the benchmark can be passed without binding anything to the image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.feature_extraction import DictVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from labclip_utils.scenes.captions import Pair
+from labclip_utils.scenes.dataset import SceneDataset
+
+
+def _features(pairs: tuple[Pair, ...]) -> dict[str, float]:
+    """Which attribute and which object is mentioned at each position of the caption (no image)."""
+    feats: dict[str, float] = {}
+    for k, (attribute, obj) in enumerate(pairs):
+        feats[f"{k}:attr={attribute}"] = 1.0
+        feats[f"{k}:obj={obj}"] = 1.0
+    return feats
+
+
+def blind_swap_accuracy(train: SceneDataset, test: SceneDataset, seed: int = 0) -> float:
+    """Swap-test accuracy of a caption-only logistic regression (ties count one half).
+
+    It is trained on ``train`` to tell captions from their hard negatives, then asked, for each ``test`` scene,
+    which of the two captions is the true one. Chance is 0.5.
+    """
+    tr = [i for i, n in enumerate(train.negative_pairs) if n is not None]
+    te = [i for i, n in enumerate(test.negative_pairs) if n is not None]
+    if not tr or not te:
+        raise ValueError("both datasets need scenes with hard negatives")
+    vec = DictVectorizer()
+    x = vec.fit_transform([_features(train.pairs[i]) for i in tr] + [_features(train.negative_pairs[i]) for i in tr])
+    y = np.r_[np.ones(len(tr)), np.zeros(len(tr))]
+    model = LogisticRegression(max_iter=1000, random_state=seed).fit(x, y)
+    pos = model.decision_function(vec.transform([_features(test.pairs[i]) for i in te]))
+    neg = model.decision_function(vec.transform([_features(test.negative_pairs[i]) for i in te]))
+    return float(np.mean(pos > neg + 1e-9) + 0.5 * np.mean(np.abs(pos - neg) <= 1e-9))
