@@ -1,0 +1,40 @@
+"""Encoders: ``load_encoder(name, pretrained)`` for real open_clip models and the book's miniature CLIP.
+
+>>> enc = load_encoder("ViT-B-32", "openai")   # paper profile (downloads the weights once)
+>>> enc = load_encoder("ViT-B-32")             # same architecture, random init (tests, controls)
+>>> enc = load_encoder("miniature")            # offline profile: trained on the CPU, cached
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from labclip_utils.models.encoder import Encoder, weights_fingerprint
+from labclip_utils.models.openclip import load_open_clip, resolve_quick_gelu
+from labclip_utils.profile import resolve_device
+
+#: Encoders that are not plain open_clip names, by name. Each loader takes (pretrained, device).
+CUSTOM_ENCODERS: dict[str, Callable[..., Encoder]] = {}
+
+
+def register_encoder(name: str, loader: Callable[..., Encoder]) -> None:
+    """Make ``load_encoder(name)`` call ``loader(pretrained=..., device=...)``."""
+    CUSTOM_ENCODERS[name] = loader
+
+
+def load_encoder(
+    name: str, pretrained: str | None = None, device: str = "auto", *, quick_gelu: bool | None = None
+) -> Encoder:
+    """Load an encoder by name: a registered custom one (``"miniature"``) or any open_clip model.
+
+    ``pretrained`` is an open_clip weights tag (``"openai"``, ``"laion2b_s34b_b79k"``...) or a checkpoint file;
+    ``None`` gives random init. ``device="auto"`` picks CUDA when available.
+    """
+    device = resolve_device(device)
+    if name in CUSTOM_ENCODERS:
+        return CUSTOM_ENCODERS[name](pretrained=pretrained, device=device)
+    return load_open_clip(name, pretrained, device=device, quick_gelu=quick_gelu)
+
+
+__all__ = ["CUSTOM_ENCODERS", "Encoder", "load_encoder", "register_encoder", "resolve_quick_gelu",
+           "weights_fingerprint"]

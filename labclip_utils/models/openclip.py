@@ -1,0 +1,108 @@
+"""Loading real open_clip models (the paper profile), with the QuickGELU check peers got wrong.
+
+OpenAI's CLIP weights were trained with QuickGELU. open_clip's plain ``ViT-B-32`` config uses GELU and only
+*warns* when it is given OpenAI weights, which silently changes every score (ARO#35, SugarCrepe#7). Here the
+activation follows the weights' tag unless you ask otherwise, and asking for the wrong one is an error.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import open_clip
+import torch
+
+from labclip_utils.models.encoder import Encoder
+
+
+def tag_needs_quick_gelu(name: str, pretrained: str | None) -> bool:
+    """Whether open_clip's registry says these weights were trained with QuickGELU."""
+    if not pretrained:
+        return False
+    return bool(open_clip.get_pretrained_cfg(name, pretrained).get("quick_gelu", False))
+
+
+def config_uses_quick_gelu(name: str) -> bool:
+    """Whether the model config itself already uses QuickGELU (e.g. ``ViT-B-32-quickgelu``)."""
+    cfg = open_clip.get_model_config(name)
+    if cfg is None:
+        raise ValueError(f"unknown open_clip model {name!r}; see open_clip.list_models()")
+    return bool(cfg.get("quick_gelu", False))
+
+
+def resolve_quick_gelu(name: str, pretrained: str | None, quick_gelu: bool | None) -> bool:
+    """The activation to build: the weights' own unless overridden; a mismatch with the weights is refused."""
+    needed = tag_needs_quick_gelu(name, pretrained)
+    built_in = config_uses_quick_gelu(name)
+    if quick_gelu is None:
+        return needed or built_in
+    if needed and not quick_gelu:
+        raise ValueError(
+            f"{name}/{pretrained} weights were trained with QuickGELU, but quick_gelu=False was requested: "
+            "the model would compute different embeddings than the published CLIP (see ARO issue #35). "
+            "Leave quick_gelu unset, or use the '-quickgelu' model name."
+        )
+    if built_in and not quick_gelu:
+        raise ValueError(f"model config {name!r} is defined with QuickGELU; quick_gelu=False contradicts it")
+    return quick_gelu
+
+
+def trimmed_text_forward(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """``encode_text`` for CLIP's causal text transformer, run only up to the batch's last end-of-text token.
+
+    CLIP pads every caption to 77 tokens, but with a causal mask and end-of-text pooling the padding after the
+    last EOT cannot change the result. Short captions ("a red cube and a blue sphere", ~10 tokens) then cost
+    about a tenth. Returns None for models where this does not hold (other pooling, no causal mask).
+    """
+    needed = ("token_embedding", "positional_embedding", "transformer", "attn_mask", "ln_final", "text_projection")
+    if not all(hasattr(model, a) for a in needed) or getattr(model, "text_pool_type", None) != "argmax":
+        return None
+    if model.attn_mask is None:
+        return None
+
+    def forward(tokens: torch.Tensor) -> torch.Tensor:
+        length = int(tokens.argmax(dim=-1).max()) + 1
+        tokens = tokens[:, :length]
+        cast = model.transformer.get_cast_dtype()
+        x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
+        x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
+        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
+        proj = model.text_projection
+        return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+
+    return forward
+
+
+def _checked_text_forward(model: torch.nn.Module, tokenize, device: str):
+    """The trimmed forward if it reproduces ``model.encode_text`` on a probe batch, else None (with a warning)."""
+    fast = trimmed_text_forward(model)
+    if fast is None:
+        return None
+    probe = tokenize(["a red cube and a blue sphere", "a", "two large gray metal cylinders behind a cyan cone"])
+    with torch.inference_mode():
+        ref, got = model.encode_text(probe.to(device)), fast(probe.to(device))
+    if got.shape != ref.shape or not torch.allclose(got.float(), ref.float(), atol=1e-4, rtol=1e-3):
+        warnings.warn("trimmed text encoding disagrees with open_clip's encode_text; using the slow path",
+                      stacklevel=3)
+        return None
+    return fast
+
+
+def load_open_clip(
+    name: str, pretrained: str | None = None, device: str = "cpu", quick_gelu: bool | None = None,
+    cache_dir: str | None = None,
+) -> Encoder:
+    """An :class:`Encoder` for any open_clip model name and weights tag (``pretrained=None``: random init)."""
+    if pretrained and not open_clip.get_pretrained_cfg(name, pretrained):
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        if not Path(pretrained).is_file():
+            raise ValueError(f"unknown weights {pretrained!r} for {name!r}; known tags: {tags}")
+    force = resolve_quick_gelu(name, pretrained, quick_gelu)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        name, pretrained=pretrained, device=device, force_quick_gelu=force, cache_dir=cache_dir,
+    )
+    tokenize = open_clip.get_tokenizer(name)
+    return Encoder(model, preprocess, tokenize, name=name, pretrained=pretrained, device=device,
+                   text_forward=_checked_text_forward(model, tokenize, device))
