@@ -87,3 +87,62 @@ def plot_object_counts(images: list, labels: list[str]) -> plt.Figure:
         ax.set_xlabel(label, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _smooth(values, window: int = 20):
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < window:
+        return v
+    return np.convolve(v, np.ones(window) / window, mode="valid")
+
+
+def plot_training_curves(history: dict[str, dict[str, list[float]]]) -> plt.Figure:
+    """The miniature's three training stages side by side (moving averages over 20 steps)."""
+    panels = [("image_tower", "loss", "exact_match", "1. image tower: bag of concepts", "exact match"),
+              ("text_tower", "loss", "accuracy", "2. text tower: phrase order", "pair accuracy"),
+              ("heads", "loss", "logit_scale", "3. heads: CLIP loss", "logit scale")]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, (stage, left, right, title, right_label) in zip(axes, panels, strict=True):
+        ax.plot(_smooth(history[stage][left]), color=sns.color_palette()[0])
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.set_ylabel(left, color=sns.color_palette()[0])
+        twin = ax.twinx()
+        twin.plot(_smooth(history[stage][right]), color=sns.color_palette()[1])
+        twin.set_ylabel(right_label, color=sns.color_palette()[1])
+        twin.grid(False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_probe_bars(table: pd.DataFrame, chance: float | None = None, title: str = "") -> plt.Figure:
+    """Grouped bars: rows of ``table`` are features (embedding, controls), columns are test sets."""
+    long = table.reset_index().melt(id_vars=table.index.name or "index", var_name="scenes", value_name="accuracy")
+    fig, ax = plt.subplots(figsize=(1.3 * len(table) + 2.5, 3.4))
+    sns.barplot(data=long, x=table.index.name or "index", y="accuracy", hue="scenes", ax=ax)
+    for container in ax.containers:
+        ax.bar_label(container, fmt="%.2f", fontsize=8, padding=1)
+    if chance is not None:
+        ax.axhline(chance, ls="--", color="0.4", lw=1)
+        ax.text(len(table) - 0.5, chance, " chance", va="bottom", ha="right", color="0.3", fontsize=9)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("")
+    ax.set_title(title)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
+    """Swap accuracy against alignment training steps, with and without in-batch hard negatives."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    sns.lineplot(data=sweep, x="head steps", y="swap accuracy", hue="batches", style="scenes", markers=True, ax=ax)
+    ax.axhline(0.5, ls="--", color="0.4", lw=1)
+    ax.set_xscale("log")
+    ax.set_ylim(0.4, 1.02)
+    ax.set_title("Alignment learns binding only when batches contain hard negatives")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -180,9 +180,14 @@ def test_compositional_split_holds_out_combinations_with_their_swaps():
     assert not np.array_equal(make_scenes(4000, "clevr", 2, seed=0, split_seed=1).split, ds.split)
 
 
-def test_tiny_datasets_keep_a_training_bag():
-    split = compositional_split([(("red", "cube"),), (("blue", "cube"),)], test=0.1, val=0.1)
-    assert sorted(split) == ["test", "train"]
+def test_held_out_combinations_agree_across_samples():
+    a, b = make_scenes(3000, "clevr", 2, seed=0), make_scenes(500, "clevr", 2, seed=9, image_size=32)
+    held_a = {combination_key(p) for p, s in zip(a.pairs, a.split, strict=True) if s == "test"}
+    for p, s in zip(b.pairs, b.split, strict=True):
+        assert (combination_key(p) in held_a) == (s == "test") or combination_key(p) not in {
+            combination_key(q) for q in a.pairs}
+    assert compositional_split([(("red", "cube"), ("blue", "cone"))])[0] == compositional_split(
+        [(("blue", "cone"), ("red", "cube"))])[0]
 
 
 def test_iid_split_fractions():

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from labclip_utils.models.encoder import Encoder, weights_fingerprint
+from labclip_utils.models.miniature import load_miniature
 from labclip_utils.models.openclip import load_open_clip, resolve_quick_gelu
 from labclip_utils.profile import resolve_device
 
 #: Encoders that are not plain open_clip names, by name. Each loader takes (pretrained, device).
-CUSTOM_ENCODERS: dict[str, Callable[..., Encoder]] = {}
+CUSTOM_ENCODERS: dict[str, Callable[..., Encoder]] = {"miniature": load_miniature}
 
 
 def register_encoder(name: str, loader: Callable[..., Encoder]) -> None:
@@ -36,5 +37,5 @@ def load_encoder(
     return load_open_clip(name, pretrained, device=device, quick_gelu=quick_gelu)
 
 
-__all__ = ["CUSTOM_ENCODERS", "Encoder", "load_encoder", "register_encoder", "resolve_quick_gelu",
-           "weights_fingerprint"]
+__all__ = ["CUSTOM_ENCODERS", "Encoder", "load_encoder", "load_miniature", "register_encoder",
+           "resolve_quick_gelu", "weights_fingerprint"]

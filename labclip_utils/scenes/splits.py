@@ -3,12 +3,14 @@
 The compositional split holds out whole *bags of words*: the multiset of attributes plus the multiset of
 objects. All scenes that share a bag are attribute permutations of each other, so a held-out combination
 and its attribute-swapped hard negative always land in the same split (as in LABCLIP's
-``train_val_test_split``), and no held-out combination appears in train.
+``train_val_test_split``), and no held-out combination appears in train. Where LABCLIP samples exactly 10% of
+the combinations present, we hash each bag with the seed: the share is about 10%, and the same combinations
+are held out in every dataset, so a model trained on one sample can be tested on another.
 """
 
 from __future__ import annotations
 
-import math
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,25 +36,32 @@ def _check_fractions(test: float, val: float) -> None:
         raise ValueError(f"need 0 <= test, val and test + val < 1; got test={test}, val={val}")
 
 
+def bag_split(bag: tuple, test: float = 0.1, val: float = 0.1, seed: int = 42) -> str:
+    """The split of one bag of words: a hash of (seed, bag) mapped to [0, 1), so a combination is held out in
+    *every* dataset drawn from the same vocabulary, whatever else that dataset happens to contain."""
+    digest = hashlib.sha256(repr((seed, bag)).encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    return "test" if u < test else "val" if u < test + val else "train"
+
+
 def compositional_split(
     pairs: Sequence[Sequence[Pair]], test: float = 0.1, val: float = 0.1, seed: int = 42
 ) -> np.ndarray:
-    """Assign each scene to train/val/test by its bag of words; ``test``/``val`` are fractions of the bags."""
+    """Assign each scene to train/val/test by its bag of words.
+
+    About ``test`` and ``val`` of all possible bags are held out (each bag independently, by a seeded hash), and
+    all scenes of a bag share its split. Scenes generated separately (another seed, another size) agree on
+    which combinations are held out.
+    """
     _check_fractions(test, val)
-    keys = [bag_key(p) for p in pairs]
-    bags = sorted(set(keys))
-    order = np.random.default_rng(seed).permutation(len(bags))
-    n_test = math.ceil(test * len(bags)) if test else 0
-    n_val = math.ceil(val * len(bags)) if val else 0
-    while n_test + n_val >= len(bags) and n_test + n_val > 0:  # tiny sets: keep at least one bag for train
-        if n_val:
-            n_val -= 1
-        else:
-            n_test -= 1
-    assign = {}
-    for rank, b in enumerate(order):
-        assign[bags[b]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
-    return np.array([assign[k] for k in keys], dtype=object)
+    cache: dict = {}
+    out = []
+    for p in pairs:
+        key = bag_key(p)
+        if key not in cache:
+            cache[key] = bag_split(key, test, val, seed)
+        out.append(cache[key])
+    return np.array(out, dtype=object)
 
 
 def iid_split(n: int, test: float = 0.1, val: float = 0.1, seed: int = 42) -> np.ndarray:

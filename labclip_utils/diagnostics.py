@@ -1,0 +1,138 @@
+"""The paper's whole diagnosis of one encoder, in one call: swap test, probes with controls, LABCLIP, gap.
+
+Used by the miniature's chapter and by ``benchmarks/miniature.py`` so both report the same numbers.
+Held-out combinations are the compositional split's test combinations; "seen" scenes are new images of
+training combinations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from labclip_utils.binding import retrieval, swap_accuracy
+from labclip_utils.gap import centroid_gap
+from labclip_utils.labclip import FitResult, LabclipConfig, fit_labclip
+from labclip_utils.models.encoder import Encoder
+from labclip_utils.paper import beside_paper
+from labclip_utils.probing import bag_of_words_features, chance_accuracy, object_probe
+from labclip_utils.scenes import make_scenes
+from labclip_utils.scenes.dataset import SceneDataset
+from labclip_utils.store import EmbeddingStore, SceneEmbeddings, embed_scenes
+
+SPLITS = ("seen", "heldout")
+SPLIT_LABELS = {"seen": "seen combinations", "heldout": "held-out combinations"}
+
+
+@dataclass
+class EvalScenes:
+    """Scenes for a diagnosis: ``pool`` (compositional split: fit probes and A on train, select on val, test on
+    test) and ``seen`` (fresh images of training combinations)."""
+
+    pool: SceneDataset
+    seen: SceneDataset
+
+
+def evaluation_scenes(seed: int = 0, n_pool: int = 12_000, n_seen: int = 3_000, image_size: int = 64,
+                      **scene_kwargs) -> EvalScenes:
+    """2-object CLEVR-like evaluation scenes, drawn independently of any training scenes."""
+    pool = make_scenes(n_pool, "clevr", 2, seed=20_000 + seed, image_size=image_size, **scene_kwargs)
+    seen = make_scenes(n_seen, "clevr", 2, seed=30_000 + seed, image_size=image_size, **scene_kwargs)
+    return EvalScenes(pool, seen.select("train"))
+
+
+@dataclass
+class Diagnosis:
+    """Every number of the diagnosis (``numbers``), the fitted LABCLIP map and the embeddings it used."""
+
+    numbers: dict[str, float]
+    labclip: FitResult
+    embeddings: dict[str, SceneEmbeddings]
+
+    def probe_table(self) -> pd.DataFrame:
+        """Probe accuracies: rows are features (embeddings and controls), columns seen / held-out scenes."""
+        rows = {"image emb.": "image", "text emb.": "text", "bag of words": "bow",
+                "random-init image": "random_image", "random-init text": "random_text"}
+        rows = {label: key for label, key in rows.items() if f"{key}_probe_seen" in self.numbers}
+        table = pd.DataFrame({s: [self.numbers[f"{k}_probe_{s}"] for k in rows.values()] for s in SPLITS},
+                             index=pd.Index(list(rows), name="features"))
+        return table.rename(columns=SPLIT_LABELS)
+
+    def summary_table(self) -> pd.DataFrame:
+        """Swap test, retrieval and modality gap before and after LABCLIP, on seen and held-out scenes."""
+        n = self.numbers
+        rows = {"swap test, before": "swap_{}", "swap test, after LABCLIP": "swap_after_A_{}",
+                "image→text R@1, before": "i2t_R@1_{}", "image→text R@1, after LABCLIP": "i2t_R@1_after_A_{}",
+                "modality gap, before": "gap_{}", "modality gap, after LABCLIP": "gap_after_A_{}"}
+        table = pd.DataFrame({s: [n[t.format(s)] for t in rows.values()] for s in SPLITS}, index=list(rows))
+        return table.rename(columns=SPLIT_LABELS)
+
+    def beside_paper(self) -> pd.DataFrame:
+        """This diagnosis's held-out numbers next to the paper's CLEVR numbers (labelled with their sources)."""
+        n = self.numbers
+        ours = {("swap accuracy (test split)", "CLIP"): n["swap_heldout"],
+                ("swap accuracy (test split)", "LABCLIP"): n["swap_after_A_heldout"],
+                ("image probe (per-object colour)", "CLIP"): n["image_probe_heldout"],
+                ("text probe (per-object colour)", "CLIP"): n["text_probe_heldout"]}
+        return beside_paper(ours, setting_contains="CLEVR")
+
+
+def _head(ds: SceneDataset, n: int) -> SceneDataset:
+    return ds.select(np.arange(len(ds)) < n)
+
+
+def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = None,
+             store: EmbeddingStore | None = None, labclip: LabclipConfig | None = None,
+             n_probe: int = 5000, progress: bool = True) -> Diagnosis:
+    """Swap test, probes (embedding, bag-of-words, random-init control, chance), LABCLIP and the modality gap.
+
+    ``control`` is the same architecture with random init (for the random-init probe controls).
+    """
+    pool = embed_scenes(encoder, scenes.pool, store=store, progress=progress)
+    seen = embed_scenes(encoder, scenes.seen, store=store, progress=progress)
+    tr, va, te = (pool.select(s) for s in ("train", "val", "test"))
+    tr_ds, te_ds = scenes.pool.select("train"), scenes.pool.select("test")
+    probe_ds = _head(tr_ds, n_probe)
+    k = len(probe_ds)
+    out: dict[str, float] = {"chance": chance_accuracy(tr_ds)}
+    sets = {"seen": seen, "heldout": te}
+    for name, e in sets.items():
+        out[f"swap_{name}"] = swap_accuracy(e.images, e.captions, e.negatives)
+
+    def probe(label: str, train_x, seen_x, held_x) -> None:
+        res = object_probe(train_x, probe_ds, {"seen": (seen_x, scenes.seen), "heldout": (held_x, te_ds)})
+        out.update({f"{label}_probe_{s}": v for s, v in res.items()})
+
+    probe("image", tr.images[:k], seen.images, te.images)
+    probe("text", tr.captions[:k], seen.captions, te.captions)
+    probe("bow", bag_of_words_features(probe_ds), bag_of_words_features(scenes.seen), bag_of_words_features(te_ds))
+    if control is not None:
+        c_pool = embed_scenes(control, scenes.pool.select("train"), store=store, progress=progress)
+        c_test = embed_scenes(control, te_ds, store=store, progress=progress)
+        c_seen = embed_scenes(control, scenes.seen, store=store, progress=progress)
+        probe("random_image", c_pool.images[:k], c_seen.images, c_test.images)
+        probe("random_text", c_pool.captions[:k], c_seen.captions, c_test.captions)
+
+    fit = fit_labclip((tr.images, tr.captions, tr.negatives), (va.images, va.captions, va.negatives),
+                      labclip or LabclipConfig(), progress=progress)
+    A = fit.model
+    for name, e in sets.items():
+        pos, neg = A.map_texts(e.captions), A.map_texts(e.negatives)
+        out[f"swap_after_A_{name}"] = swap_accuracy(e.images, pos, neg)
+        before, after = retrieval(e.images, e.captions, _same_scene(scenes, name)), retrieval(
+            e.images, pos, _same_scene(scenes, name))
+        out[f"i2t_R@1_{name}"], out[f"i2t_R@1_after_A_{name}"] = before["i2t_R@1"], after["i2t_R@1"]
+        out[f"gap_{name}"], out[f"gap_after_A_{name}"] = centroid_gap(e.images, e.captions), centroid_gap(e.images, pos)
+    return Diagnosis(out, fit, {"pool": pool, "seen": seen})
+
+
+def _same_scene(scenes: EvalScenes, name: str) -> torch.Tensor:
+    """Which captions describe each image's scene (duplicates of a combination count as correct)."""
+    ds = scenes.seen if name == "seen" else scenes.pool.select("test")
+    keys = [tuple(sorted(p)) for p in ds.pairs]
+    index = {k: i for i, k in enumerate(sorted(set(keys)))}
+    ids = torch.tensor([index[k] for k in keys])
+    return ids[:, None] == ids[None, :]

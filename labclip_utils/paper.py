@@ -1,0 +1,74 @@
+"""Numbers published for the paper, each with where it comes from, so chapters can show them *labelled* beside
+the numbers they compute.
+
+The paper's PDF could not be read when these were collected; every value comes from a secondary source and is
+tagged with it (see ``shared/reference/labclip-paper.md`` §0 and §2):
+
+- ``NOTE``: an ICLR-2026 paper note (AI-written summary of the v3 paper);
+- ``SEC2``: an essay's sourcing notes, checked against source excerpts;
+- ``REV``: the OpenReview ICLR-2026 reviews, quoting the paper's tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+SOURCES = {
+    "NOTE": "ICLR-2026 paper note (secondary summary of arXiv 2502.03566v3)",
+    "SEC2": "essay sourcing notes, checked against source excerpts",
+    "REV": "OpenReview ICLR-2026 reviews",
+}
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    """One reported value: what it measures, for which model, and the source tag."""
+
+    metric: str
+    setting: str
+    model: str
+    value: float
+    source: str
+    note: str = ""
+
+
+PAPER_NUMBERS: tuple[PaperNumber, ...] = (
+    PaperNumber("swap accuracy (test split)", "CLEVR", "CLIP", 0.58, "NOTE"),
+    PaperNumber("swap accuracy (test split)", "PUG:SPAR", "CLIP", 0.53, "NOTE", "SEC2 gives 0.51"),
+    PaperNumber("swap accuracy (test split)", "PUG:SPARE", "CLIP", 0.50, "NOTE"),
+    PaperNumber("swap accuracy (test split)", "CLEVR", "LABCLIP", 0.95, "NOTE"),
+    PaperNumber("swap accuracy (test split)", "PUG:SPAR", "LABCLIP", 0.97, "NOTE"),
+    PaperNumber("swap accuracy (test split)", "PUG:SPARE", "LABCLIP", 0.94, "NOTE"),
+    PaperNumber("swap accuracy (test split)", "CLEVR", "CLIP-FT", 1.00, "NOTE"),
+    PaperNumber("image probe (per-object colour)", "CLEVR, 2 objects", "CLIP", 0.96, "NOTE"),
+    PaperNumber("text probe (per-object colour)", "CLEVR, 2 objects", "CLIP", 1.00, "NOTE"),
+    PaperNumber("probe chance", "CLEVR, 2 objects", "-", 0.12, "NOTE", "1/8 colours"),
+    PaperNumber("probe-direction cosine, before A", "CLEVR", "CLIP", 0.20, "NOTE"),
+    PaperNumber("probe-direction cosine, after A", "CLEVR", "LABCLIP", 0.75, "NOTE"),
+)
+
+
+def paper_table(metric_contains: str = "", setting_contains: str = "") -> pd.DataFrame:
+    """The reported numbers whose metric and setting contain the given strings, with their sources."""
+    rows = [
+        {"metric": p.metric, "setting": p.setting, "model": p.model, "paper value": p.value,
+         "source": f"{p.source}: {SOURCES[p.source]}" + (f" ({p.note})" if p.note else "")}
+        for p in PAPER_NUMBERS
+        if metric_contains in p.metric and setting_contains in p.setting
+    ]
+    if not rows:
+        raise ValueError(f"no reported number matches {metric_contains!r} / {setting_contains!r}")
+    return pd.DataFrame(rows)
+
+
+def beside_paper(ours: dict[tuple[str, str], float], setting_contains: str = "") -> pd.DataFrame:
+    """Our numbers (keyed by (metric, model)) in a column next to the paper's, for the rows that have both."""
+    table = paper_table(setting_contains=setting_contains)
+    keep = [(m, k) in ours for m, k in zip(table["metric"], table["model"], strict=True)]
+    table = table[keep].copy()
+    if table.empty:
+        raise ValueError("none of our numbers has a counterpart in the paper's table")
+    table.insert(4, "this book", [round(ours[(m, k)], 3) for m, k in zip(table["metric"], table["model"], strict=True)])
+    return table.set_index(["metric", "model"])

@@ -1,0 +1,86 @@
+"""Unimodal probes: can a linear classifier read *which colour each object has* from a frozen embedding?
+
+For each object type (cube, sphere, ...) an independent logistic regression predicts that object's colour from
+the embedding of scenes (or captions) that contain it; the reported number is the mean test accuracy over object
+types, as in the paper. Controls share the same function: bag-of-words features (which colours and shapes are
+present, nothing bound: the ceiling for unbound information), a random-init encoder, raw pixels, and chance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from labclip_utils.scenes.dataset import SceneDataset
+
+
+def _as_numpy(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def object_probe(
+    train_x, train_ds: SceneDataset, tests: Mapping[str, tuple[object, SceneDataset]],
+    objects: Sequence[str] | None = None, seed: int = 0,
+) -> dict[str, float]:
+    """Fit one colour probe per object type on ``train_x`` and score it on each test set.
+
+    Returns, per test set, the mean over object types of the probe's accuracy (StandardScaler + logistic
+    regression). Rows of each feature matrix are the scenes of its dataset, in order.
+    """
+    train_x = _as_numpy(train_x)
+    if len(train_x) != len(train_ds):
+        raise ValueError(f"{len(train_x)} feature rows for {len(train_ds)} training scenes")
+    tests = {name: (_as_numpy(x), ds) for name, (x, ds) in tests.items()}
+    for name, (x, ds) in tests.items():
+        if len(x) != len(ds):
+            raise ValueError(f"test set {name!r}: {len(x)} feature rows for {len(ds)} scenes")
+    scores: dict[str, list[float]] = {name: [] for name in tests}
+    for obj in objects or train_ds.objects:
+        tr = [(i, c) for i, p in enumerate(train_ds.pairs) for c, o in p if o == obj]
+        if len({c for _, c in tr}) < 2:
+            continue
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+        clf.fit(train_x[[i for i, _ in tr]], [c for _, c in tr])
+        for name, (x, ds) in tests.items():
+            te = [(i, c) for i, p in enumerate(ds.pairs) for c, o in p if o == obj]
+            if te:
+                scores[name].append(clf.score(x[[i for i, _ in te]], [c for _, c in te]))
+    empty = [name for name, v in scores.items() if not v]
+    if empty:
+        raise ValueError(f"no object type occurs in both the training scenes and test set(s) {empty}")
+    return {name: float(np.mean(v)) for name, v in scores.items()}
+
+
+def object_probe_accuracy(train_x, train_ds: SceneDataset, test_x, test_ds: SceneDataset,
+                          objects: Sequence[str] | None = None, seed: int = 0) -> float:
+    """:func:`object_probe` with a single test set."""
+    return object_probe(train_x, train_ds, {"test": (test_x, test_ds)}, objects, seed)["test"]
+
+
+def bag_of_words_features(ds: SceneDataset) -> np.ndarray:
+    """Multi-hot vector of the colours and shapes present: all the unbound information, none of the binding."""
+    attrs = {a: i for i, a in enumerate(ds.attributes)}
+    objs = {o: len(attrs) + i for i, o in enumerate(ds.objects)}
+    x = np.zeros((len(ds), len(attrs) + len(objs)), dtype=np.float32)
+    for i, pairs in enumerate(ds.pairs):
+        for a, o in pairs:
+            x[i, attrs[a]] = 1
+            x[i, objs[o]] = 1
+    return x
+
+
+def pixel_features(images: np.ndarray, size: int = 8) -> np.ndarray:
+    """Images average-pooled to ``size``×``size`` RGB: what a probe gets from raw pixels."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
+    return F.adaptive_avg_pool2d(x, size).flatten(1).numpy()
+
+
+def chance_accuracy(ds: SceneDataset) -> float:
+    """Accuracy of guessing a colour uniformly: 1 / number of colours."""
+    return 1.0 / len(ds.attributes)

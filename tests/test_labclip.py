@@ -1,0 +1,101 @@
+"""LABCLIP: the loss as the paper's code defines it, the trainer, and saving/loading A."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from labclip_utils.binding import swap_accuracy
+from labclip_utils.labclip import (
+    Labclip,
+    LabclipConfig,
+    fit_labclip,
+    hard_negative_loss,
+    load_labclip,
+    save_labclip,
+    symmetric_loss,
+)
+
+
+def _norm(x):
+    return F.normalize(x, dim=-1)
+
+
+def test_hard_negative_loss_matches_a_hand_computation():
+    g = torch.Generator().manual_seed(0)
+    img, pos, neg = (_norm(torch.randn(4, 6, generator=g)) for _ in range(3))
+    scale = torch.tensor(3.0)
+    texts = torch.cat([pos, neg])
+    i2t = 0.0
+    for i in range(4):  # each image against all 8 texts, target its own positive
+        logits = [scale * img[i] @ t for t in texts]
+        i2t += -(logits[i] - torch.logsumexp(torch.stack(logits), 0))
+    t2i = 0.0
+    for j in range(4):  # each positive text against the 4 images only
+        logits = [scale * img[i] @ pos[j] for i in range(4)]
+        t2i += -(logits[j] - torch.logsumexp(torch.stack(logits), 0))
+    expected = 0.5 * (i2t / 4 + t2i / 4)
+    assert hard_negative_loss(img, pos, neg, scale).item() == pytest.approx(expected.item(), rel=1e-5)
+    sym = symmetric_loss(img, pos, scale)
+    assert sym.item() == pytest.approx(0.5 * (F.cross_entropy(scale * img @ pos.T, torch.arange(4))
+                                              + F.cross_entropy(scale * pos @ img.T, torch.arange(4))).item())
+
+
+def test_map_starts_at_identity_and_paper_temperature():
+    m = Labclip(5)
+    x = torch.randn(3, 5)
+    assert torch.allclose(m.map_texts(x), _norm(x))
+    assert m.logit_scale.item() == pytest.approx(1.0)  # t = 0 as in the paper's code
+    assert Labclip(5, init_logit_scale=100).t.item() == pytest.approx(math.log(100))
+
+
+def _synthetic(n: int, seed: int):
+    """Images carry a binding code c; captions carry it rotated (R c), so the identity scores swaps at chance
+    and a linear A (R^T on those dims) fixes them."""
+    g = torch.Generator().manual_seed(seed)
+    bow = torch.randn(n, 8, generator=g)
+    code = torch.randint(0, 2, (n, 4), generator=g).float() * 2 - 1
+    rot = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(99)))[0]
+    img = _norm(torch.cat([bow, code], 1))
+    pos = _norm(torch.cat([bow, 0.5 * code @ rot.T], 1))
+    neg = _norm(torch.cat([bow, -0.5 * code @ rot.T], 1))
+    return img, pos, neg
+
+
+def test_fit_fixes_a_linearly_fixable_swap_and_keeps_best_val():
+    train, val, test = _synthetic(2000, 0), _synthetic(500, 1), _synthetic(500, 2)
+    before = swap_accuracy(*test)
+    fit = fit_labclip(train, val, LabclipConfig(epochs=15), progress=False)
+    m = fit.model
+    after = swap_accuracy(test[0], m.map_texts(test[1]), m.map_texts(test[2]))
+    assert before < 0.8 and after > 0.95
+    assert fit.best_epoch == int(fit.history["val_swap"].idxmax())
+    assert list(fit.history.columns[:3]) == ["loss", "logit_scale", "seconds"]
+    again = fit_labclip(train, val, LabclipConfig(epochs=15), progress=False)
+    assert torch.equal(again.model.A, m.A), "same seed, same A"
+
+
+def test_sb_ablation_runs_and_rows_without_negative_are_dropped():
+    img, pos, neg = _synthetic(300, 0)
+    neg[:10] = float("nan")
+    fit = fit_labclip((img, pos, neg), None, LabclipConfig(loss="sb", epochs=2), progress=False)
+    assert fit.best_epoch == 2 and "val_swap" not in fit.history
+    with pytest.raises(ValueError, match="unknown loss"):
+        fit_labclip((img, pos, neg), None, LabclipConfig(loss="xyz"), progress=False)
+
+
+def test_save_load_round_trip_and_bad_file(tmp_path):
+    m = Labclip(4)
+    with torch.no_grad():
+        m.linear.weight.add_(0.1)
+        m.t.fill_(2.0)
+    path = save_labclip(tmp_path / "a.safetensors", m, encoder="miniature/seed0/abc", data="clevr-2obj")
+    back, meta = load_labclip(path)
+    assert torch.equal(back.A, m.A) and back.t.item() == 2.0
+    assert meta == {"format": "labclip-1", "dim": 4, "encoder": "miniature/seed0/abc", "data": "clevr-2obj"}
+    (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ValueError, match="bad.safetensors: not a LABCLIP map"):
+        load_labclip(tmp_path / "bad.safetensors")
