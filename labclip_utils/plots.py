@@ -130,7 +130,7 @@ def plot_probe_bars(table: pd.DataFrame, chance: float | None = None, title: str
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("")
     ax.set_title(title)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(table.columns), fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -142,7 +142,7 @@ def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
     ax.axhline(0.5, ls="--", color="0.4", lw=1)
     ax.set_xscale("log")
     ax.set_ylim(0.4, 1.02)
-    ax.set_title("Alignment learns binding only when batches contain hard negatives")
+    ax.set_title("In-batch hard negatives teach the alignment to bind")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
