@@ -84,6 +84,10 @@ class LabclipConfig:
     init_logit_scale: float = 1.0
     seed: int = 0
     keep: Literal["best_val", "last"] = "best_val"
+    #: Stop as soon as the validation swap accuracy reaches this value (checked every ``eval_every`` steps).
+    target_val_swap: float | None = None
+    #: Validate every this many optimiser steps as well as at the end of each epoch (None: per epoch only).
+    eval_every: int | None = None
 
 
 @dataclass
@@ -123,6 +127,16 @@ def fit_labclip(train: Triplet, val: Triplet | None = None, config: LabclipConfi
     rows, best, best_state = [], -1.0, None
     start = time.perf_counter()
     n, bs = len(images), config.batch_size
+    step, stop = 0, False
+
+    def validate() -> float:
+        nonlocal best, best_state
+        with torch.no_grad():
+            acc = swap_accuracy(val[0], model(val[1]), model(val[2]))
+        if acc > best:
+            best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
+        return acc
+
     for epoch in tqdm(range(1, config.epochs + 1), desc=f"LABCLIP ({config.loss})", disable=not progress, leave=False):
         order = torch.randperm(n, generator=gen)
         total, batches = 0.0, 0
@@ -135,22 +149,48 @@ def fit_labclip(train: Triplet, val: Triplet | None = None, config: LabclipConfi
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total, batches = total + loss.item(), batches + 1
+            total, batches, step = total + loss.item(), batches + 1, step + 1
+            if val is not None and config.eval_every and step % config.eval_every == 0:
+                acc = validate()  # finer-grained best-on-validation selection, and early stopping
+                if config.target_val_swap is not None and acc >= config.target_val_swap:
+                    stop = True
+                    break
         row = {"epoch": epoch, "loss": total / max(1, batches), "logit_scale": model.logit_scale.item(),
-               "seconds": time.perf_counter() - start}
+               "seconds": time.perf_counter() - start, "steps": step}
         if val is not None:
-            with torch.no_grad():
-                row["val_swap"] = swap_accuracy(val[0], model(val[1]), model(val[2]))
-            if row["val_swap"] > best:
-                best, best_state = row["val_swap"], {k: v.clone() for k, v in model.state_dict().items()}
-                row["kept"] = True
+            row["val_swap"] = validate()
+            stop = stop or (config.target_val_swap is not None and best >= config.target_val_swap)
         rows.append(row)
+        if stop:
+            break
     history = pd.DataFrame(rows).set_index("epoch")
-    best_epoch = config.epochs
+    best_epoch = int(history.index[-1])
     if config.keep == "best_val" and best_state is not None:
         model.load_state_dict(best_state)
         best_epoch = int(history["val_swap"].idxmax())
     return FitResult(model.eval(), history, best_epoch, config, time.perf_counter() - start)
+
+
+def synthetic_binding_embeddings(n: int, dim: int = 512, code_dim: int = 16, seed: int = 0,
+                                 noise: float = 0.0) -> Triplet:
+    """Unit-norm (images, captions, swapped captions) where binding is linearly recoverable but misaligned.
+
+    Each image carries a shared "bag of words" part and a binding code ``c``; its caption carries the same bag
+    and ``R c`` (R swaps pairs of code dimensions), its swapped caption ``-R c``. Under A = I the swap test is
+    at chance (``c·Rc`` is symmetric around 0); A = R^T on the code dimensions solves it. ``noise`` adds
+    independent noise to each caption's code, so that no A reaches 1.0. For tests and timing.
+    """
+    if code_dim % 2 or code_dim >= dim:
+        raise ValueError("code_dim must be even and smaller than dim")
+    g = torch.Generator().manual_seed(seed)
+    bow = torch.randn(n, dim - code_dim, generator=g)
+    code = torch.randn(n, code_dim, generator=g)
+    perm = torch.arange(code_dim).reshape(-1, 2).flip(1).flatten()
+    images = F.normalize(torch.cat([bow, code], 1), dim=-1)
+    jitter = noise * torch.randn(2, n, code_dim, generator=g)
+    positives = F.normalize(torch.cat([bow, 0.5 * (code[:, perm] + jitter[0])], 1), dim=-1)
+    negatives = F.normalize(torch.cat([bow, 0.5 * (-code[:, perm] + jitter[1])], 1), dim=-1)
+    return images, positives, negatives
 
 
 def save_labclip(path: str | Path, model: Labclip, **meta: str | int | float) -> Path:
@@ -165,8 +205,11 @@ def save_labclip(path: str | Path, model: Labclip, **meta: str | int | float) ->
     return path
 
 
-def load_labclip(path: str | Path) -> tuple[Labclip, dict]:
-    """Read a map written by :func:`save_labclip`; errors name the file and what is wrong with it."""
+def load_labclip(path: str | Path, expected_dim: int | None = None) -> tuple[Labclip, dict]:
+    """Read a map written by :func:`save_labclip`; errors name the file and what is wrong with it.
+
+    ``expected_dim`` (the embedding size of the encoder it will be used with) is checked against the file.
+    """
     path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -176,6 +219,9 @@ def load_labclip(path: str | Path) -> tuple[Labclip, dict]:
         raise ValueError(f"{path}: not a LABCLIP map ({err})") from err
     if weight.ndim != 2 or weight.shape[0] != weight.shape[1]:
         raise ValueError(f"{path}: linear.weight must be square, got {tuple(weight.shape)}")
+    if expected_dim is not None and weight.shape[0] != expected_dim:
+        raise ValueError(f"{path}: A is {weight.shape[0]}×{weight.shape[0]} but the embeddings have D={expected_dim} "
+                         f"(fitted for encoder {meta.get('encoder', '?')})")
     model = Labclip(weight.shape[0])
     with torch.no_grad():
         model.linear.weight.copy_(weight)
