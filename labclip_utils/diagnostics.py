@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import torch
 
 from labclip_utils.binding import retrieval, swap_accuracy
 from labclip_utils.gap import centroid_gap
-from labclip_utils.labclip import FitResult, LabclipConfig, fit_labclip
+from labclip_utils.labclip import FitResult, Labclip, LabclipConfig, fit_labclip
 from labclip_utils.models.encoder import Encoder
 from labclip_utils.paper import beside_paper
 from labclip_utils.probing import bag_of_words_features, chance_accuracy, object_probe
@@ -80,10 +79,6 @@ class Diagnosis:
         return beside_paper(ours, setting_contains="CLEVR")
 
 
-def _head(ds: SceneDataset, n: int) -> SceneDataset:
-    return ds.select(np.arange(len(ds)) < n)
-
-
 def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = None,
              store: EmbeddingStore | None = None, labclip: LabclipConfig | None = None,
              n_probe: int = 5000, progress: bool = True) -> Diagnosis:
@@ -95,7 +90,7 @@ def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = 
     seen = embed_scenes(encoder, scenes.seen, store=store, progress=progress)
     tr, va, te = (pool.select(s) for s in ("train", "val", "test"))
     tr_ds, te_ds = scenes.pool.select("train"), scenes.pool.select("test")
-    probe_ds = _head(tr_ds, n_probe)
+    probe_ds = tr_ds.head(n_probe)
     k = len(probe_ds)
     out: dict[str, float] = {"chance": chance_accuracy(tr_ds)}
     sets = {"seen": seen, "heldout": te}
@@ -130,9 +125,33 @@ def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = 
 
 
 def _same_scene(scenes: EvalScenes, name: str) -> torch.Tensor:
-    """Which captions describe each image's scene (duplicates of a combination count as correct)."""
-    ds = scenes.seen if name == "seen" else scenes.pool.select("test")
+    return same_combination(scenes.seen if name == "seen" else scenes.pool.select("test"))
+
+
+def same_combination(ds: SceneDataset) -> torch.Tensor:
+    """N×N: does caption ``j`` describe image ``i``'s combination? (For retrieval with repeated combinations.)"""
     keys = [tuple(sorted(p)) for p in ds.pairs]
     index = {k: i for i, k in enumerate(sorted(set(keys)))}
     ids = torch.tensor([index[k] for k in keys])
     return ids[:, None] == ids[None, :]
+
+
+def swap_table(sets: dict[str, SceneEmbeddings], maps: dict[str, Labclip | None]) -> pd.DataFrame:
+    """Swap accuracy of each text map (None: plain CLIP) on each set of embeddings; rows are models."""
+    rows = {}
+    for name, A in maps.items():
+        rows[name] = {}
+        for split, e in sets.items():
+            pos, neg = (e.captions, e.negatives) if A is None else (A.map_texts(e.captions), A.map_texts(e.negatives))
+            rows[name][split] = swap_accuracy(e.images, pos, neg)
+    return pd.DataFrame(rows).T.rename_axis("model")
+
+
+def encoder_swap(encoder: Encoder, datasets: dict[str, SceneDataset], store: EmbeddingStore | None = None,
+                 progress: bool = False) -> dict[str, float]:
+    """Swap accuracy of an encoder on each dataset (through the embedding cache)."""
+    out = {}
+    for name, ds in datasets.items():
+        e = embed_scenes(encoder, ds, store=store, progress=progress)
+        out[name] = swap_accuracy(e.images, e.captions, e.negatives)
+    return out

@@ -171,6 +171,15 @@ def fit_labclip(train: Triplet, val: Triplet | None = None, config: LabclipConfi
     return FitResult(model.eval(), history, best_epoch, config, time.perf_counter() - start)
 
 
+def matrix_summary(A: torch.Tensor) -> dict[str, float]:
+    """How far A is from the identity: ‖A − I‖_F, the mean diagonal entry and the mean |off-diagonal| entry."""
+    A = A.detach().float()
+    eye = torch.eye(A.shape[0])
+    off = A - torch.diag(torch.diag(A))
+    return {"‖A − I‖_F": (A - eye).norm().item(), "mean diagonal": A.diag().mean().item(),
+            "mean |off-diagonal|": off.abs().sum().item() / (A.numel() - A.shape[0])}
+
+
 def synthetic_binding_embeddings(n: int, dim: int = 512, code_dim: int = 16, seed: int = 0,
                                  noise: float = 0.0) -> Triplet:
     """Unit-norm (images, captions, swapped captions) where binding is linearly recoverable but misaligned.

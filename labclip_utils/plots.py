@@ -117,8 +117,8 @@ def plot_training_curves(history: dict[str, dict[str, list[float]]]) -> plt.Figu
     return fig
 
 
-def plot_probe_bars(table: pd.DataFrame, chance: float | None = None, title: str = "") -> plt.Figure:
-    """Grouped bars: rows of ``table`` are features (embedding, controls), columns are test sets."""
+def plot_grouped_bars(table: pd.DataFrame, chance: float | None = None, title: str = "") -> plt.Figure:
+    """Grouped bars: rows of ``table`` are what is compared (features, models), columns are test sets."""
     long = table.reset_index().melt(id_vars=table.index.name or "index", var_name="scenes", value_name="accuracy")
     fig, ax = plt.subplots(figsize=(1.3 * len(table) + 2.5, 3.4))
     sns.barplot(data=long, x=table.index.name or "index", y="accuracy", hue="scenes", ax=ax)
@@ -144,5 +144,43 @@ def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
     ax.set_ylim(0.4, 1.02)
     ax.set_title("In-batch hard negatives teach the alignment to bind")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_labclip_history(history: pd.DataFrame, best_epoch: int | None = None) -> plt.Figure:
+    """LABCLIP's training: loss, validation swap accuracy and the learned logit scale, per epoch."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.0))
+    for ax, col, label in zip(axes, ("loss", "val_swap", "logit_scale"),
+                              ("training loss", "validation swap accuracy", "logit scale exp(t)"), strict=True):
+        if col in history:
+            ax.plot(history.index, history[col], marker="o", ms=3)
+        ax.set_xlabel("epoch")
+        ax.set_title(label, fontsize=10)
+        if best_epoch is not None:
+            ax.axvline(best_epoch, ls=":", color="0.4")
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectrum(A, title: str = "What A changed") -> plt.Figure:
+    """Singular values of A − I (how far A moves each direction) and the entries of A as an image."""
+    import torch
+
+    A = torch.as_tensor(A).detach().float()
+    eye = torch.eye(A.shape[0])
+    sv = torch.linalg.svdvals(A - eye).numpy()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1.4, 1]})
+    left.plot(range(1, len(sv) + 1), sv, marker=".", ms=3)
+    left.set_yscale("log")
+    left.set_xlabel("direction (sorted)")
+    left.set_ylabel("singular value of A − I")
+    left.set_title(title, fontsize=10)
+    lim = float((A - eye).abs().max())
+    im = right.imshow((A - eye).numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
+    right.set_title("entries of A − I", fontsize=10)
+    right.set_xticks([])
+    right.set_yticks([])
+    fig.colorbar(im, ax=right, fraction=0.046)
     fig.tight_layout()
     return fig

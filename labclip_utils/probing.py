@@ -84,3 +84,30 @@ def pixel_features(images: np.ndarray, size: int = 8) -> np.ndarray:
 def chance_accuracy(ds: SceneDataset) -> float:
     """Accuracy of guessing a colour uniformly: 1 / number of colours."""
     return 1.0 / len(ds.attributes)
+
+
+def probe_direction_cosine(image_x, text_x, ds: SceneDataset, objects: Sequence[str] | None = None,
+                           seed: int = 0) -> float:
+    """How much the image and text probes agree on *where* binding lives in the shared space.
+
+    For each object type, one colour probe is fitted on the image embeddings and one on the caption embeddings
+    of the same scenes, without rescaling, so both weight vectors live in the shared embedding space. The result
+    is the mean cosine between the two probes' weight vectors over all (object, colour) classes. The paper reports
+    it rising from about 0.2 to about 0.7 when the text side goes through A.
+    """
+    image_x, text_x = _as_numpy(image_x), _as_numpy(text_x)
+    cosines = []
+    for obj in objects or ds.objects:
+        rows = [(i, c) for i, p in enumerate(ds.pairs) for c, o in p if o == obj]
+        labels = [c for _, c in rows]
+        if len(set(labels)) < 2:
+            continue
+        idx = [i for i, _ in rows]
+        w_img = LogisticRegression(max_iter=3000, random_state=seed).fit(image_x[idx], labels).coef_
+        w_txt = LogisticRegression(max_iter=3000, random_state=seed).fit(text_x[idx], labels).coef_
+        w_img = w_img / np.linalg.norm(w_img, axis=1, keepdims=True)
+        w_txt = w_txt / np.linalg.norm(w_txt, axis=1, keepdims=True)
+        cosines.extend((w_img * w_txt).sum(axis=1).tolist())
+    if not cosines:
+        raise ValueError(f"{ds.name}: no object type with two or more colours to probe")
+    return float(np.mean(cosines))

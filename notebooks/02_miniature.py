@@ -70,7 +70,7 @@ from IPython.display import display
 from labclip_utils.diagnostics import diagnose, evaluation_scenes
 from labclip_utils.models import load_encoder
 from labclip_utils.models.miniature import random_init_miniature
-from labclip_utils.plots import plot_probe_bars, plot_training_curves, set_book_style
+from labclip_utils.plots import plot_grouped_bars, plot_training_curves, set_book_style
 
 set_book_style()
 encoder = load_encoder(profile.model, profile.pretrained)
@@ -118,7 +118,7 @@ if profile.is_offline:
 scenes = evaluation_scenes(seed=0, image_size=profile.image_size)
 control = random_init_miniature() if profile.is_offline else load_encoder(profile.model, None)
 diagnosis = diagnose(encoder, scenes, control=control)
-fig = plot_probe_bars(diagnosis.probe_table(), chance=diagnosis.numbers["chance"], title="Per-object colour probes")
+fig = plot_grouped_bars(diagnosis.probe_table(), chance=diagnosis.numbers["chance"], title="Per-object colour probes")
 
 # %% [markdown]
 # The image embedding is well above the bag-of-words ceiling. That ceiling sits near one half, because with two

@@ -186,6 +186,10 @@ class SceneDataset(Sequence):
         out.name = f"{self.name}[{split if isinstance(split, str) else 'subset'}]"
         return out
 
+    def head(self, n: int) -> SceneDataset:
+        """The first ``n`` scenes (all of them if there are fewer)."""
+        return self.select(np.arange(len(self)) < n)
+
     def to_frame(self) -> pd.DataFrame:
         """One row per scene: caption, negative, split, world and image file."""
         return pd.DataFrame(
