@@ -67,3 +67,35 @@ def caption_set_retrieval(images: torch.Tensor, caption_set: torch.Tensor, true_
     out = {f"i2t_R@{k}": v for k, v in recall_at_k(scores, relevant, ks).items()}
     out["reverse_R@1"] = (scores.argmax(dim=1) == swap_index).float().mean().item()
     return out
+
+
+def caption_set(attributes: Sequence[str], objects: Sequence[str], distinct_attributes: bool = True,
+                article: bool = True) -> tuple[list[tuple[tuple[str, str], ...]], list[str]]:
+    """Every 2-object description (a1 o1 and a2 o2, o1 ≠ o2), each combination once, as the paper's caption set.
+
+    Returns the combinations (pairs in a canonical order) and their captions. With CLEVR's 8 colours and 3 shapes
+    and repeated colours allowed this is the paper's 192 captions.
+    """
+    from labclip_utils.scenes.captions import caption_text
+
+    combos = set()
+    for a1 in attributes:
+        for o1 in objects:
+            for a2 in attributes:
+                for o2 in objects:
+                    if o1 != o2 and (a1 != a2 or not distinct_attributes):
+                        combos.add(tuple(sorted([(a1, o1), (a2, o2)], key=lambda p: (p[1], p[0]))))
+    combos_sorted = sorted(combos)
+    return combos_sorted, [caption_text(c, article) for c in combos_sorted]
+
+
+def combination_indices(pairs: Sequence[Sequence[tuple[str, str]]], combos: Sequence[tuple]) -> torch.Tensor:
+    """Where each scene's (attribute, object) pairs sit in a caption set (order-free)."""
+    where = {c: i for i, c in enumerate(combos)}
+    out = []
+    for p in pairs:
+        key = tuple(sorted(p, key=lambda q: (q[1], q[0])))
+        if key not in where:
+            raise ValueError(f"{p} is not in the caption set")
+        out.append(where[key])
+    return torch.tensor(out)

@@ -9,3 +9,31 @@ import torch.nn.functional as F
 def centroid_gap(images: torch.Tensor, texts: torch.Tensor) -> float:
     """Distance between the centroids of the L2-normalised image and text embeddings (0 when they coincide)."""
     return (F.normalize(images, dim=-1).mean(0) - F.normalize(texts, dim=-1).mean(0)).norm().item()
+
+
+def pair_cosines(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine similarity of two equally long sets of embeddings (NaN rows stay NaN)."""
+    return (F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(-1)
+
+
+def random_pair_cosines(a: torch.Tensor, b: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """Cosines of each row of ``a`` with a random non-matching row of ``b`` (the background for true pairs)."""
+    g = torch.Generator().manual_seed(seed)
+    n = len(a)
+    shift = torch.randint(1, n, (n,), generator=g)
+    return pair_cosines(a, b[(torch.arange(n) + shift) % n])
+
+
+def explained_variance(x: torch.Tensor, k: int = 20) -> torch.Tensor:
+    """Share of the variance of a (normalised) cloud along its first ``k`` principal directions."""
+    x = F.normalize(x, dim=-1)
+    sv = torch.linalg.svdvals(x - x.mean(0))
+    var = sv**2
+    return (var / var.sum())[:k]
+
+
+def effective_dimension(x: torch.Tensor) -> float:
+    """Participation ratio (Σλ)² / Σλ² of the cloud's covariance spectrum: how many directions it really uses."""
+    x = F.normalize(x, dim=-1)
+    var = torch.linalg.svdvals(x - x.mean(0)) ** 2
+    return (var.sum() ** 2 / (var**2).sum()).item()

@@ -50,22 +50,27 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
 )
 
 
-def paper_table(metric_contains: str = "", setting_contains: str = "") -> pd.DataFrame:
-    """The reported numbers whose metric and setting contain the given strings, with their sources."""
+def paper_table(metric_contains: str = "", setting_contains: str = "", setting: str | None = None) -> pd.DataFrame:
+    """The reported numbers whose metric and setting contain the given strings (or whose setting is exactly
+    ``setting``), with their sources."""
     rows = [
         {"metric": p.metric, "setting": p.setting, "model": p.model, "paper value": p.value,
          "source": f"{p.source}: {SOURCES[p.source]}" + (f" ({p.note})" if p.note else "")}
         for p in PAPER_NUMBERS
-        if metric_contains in p.metric and setting_contains in p.setting
+        if metric_contains in p.metric and setting_contains in p.setting and setting in (None, p.setting)
     ]
     if not rows:
         raise ValueError(f"no reported number matches {metric_contains!r} / {setting_contains!r}")
     return pd.DataFrame(rows)
 
 
-def beside_paper(ours: dict[tuple[str, str], float], setting_contains: str = "") -> pd.DataFrame:
-    """Our numbers (keyed by (metric, model)) in a column next to the paper's, for the rows that have both."""
-    table = paper_table(setting_contains=setting_contains)
+def beside_paper(ours: dict[tuple[str, str], float], setting_contains: str = "",
+                 setting: str | None = None) -> pd.DataFrame:
+    """Our numbers (keyed by (metric, model)) in a column next to the paper's, for the rows that have both.
+
+    Pick the paper's rows by a substring of their setting (``"CLEVR"``) or by an exact setting (``"PUG:SPAR"``).
+    """
+    table = paper_table(setting_contains=setting_contains, setting=setting)
     keep = [(m, k) in ours for m, k in zip(table["metric"], table["model"], strict=True)]
     table = table[keep].copy()
     if table.empty:

@@ -184,3 +184,27 @@ def plot_spectrum(A, title: str = "What A changed") -> plt.Figure:
     fig.colorbar(im, ax=right, fraction=0.046)
     fig.tight_layout()
     return fig
+
+
+def plot_swap_gallery(ds, indices, positive_scores, negative_scores, title: str = "") -> plt.Figure:
+    """Scenes with their caption and swapped caption, each with its cosine score; green frame = the model
+    prefers the true caption, red = it prefers the swap."""
+    n = len(indices)
+    fig, axes = plt.subplots(1, n, figsize=(2.5 * n, 3.6), squeeze=False)
+    for ax, i in zip(axes[0], indices, strict=True):
+        i = int(i)
+        pos, neg = float(positive_scores[i]), float(negative_scores[i])
+        ax.imshow(ds.image(i), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        win = pos > neg
+        for spine in ax.spines.values():
+            spine.set_edgecolor("#1a7f37" if win else "#b42318")
+            spine.set_linewidth(3)
+        ax.text(0.5, -0.03, f"✓ {_wrap(ds.captions[i], 28)}\n{pos:.3f}", fontsize=8, color="#1a7f37",
+                ha="center", va="top", transform=ax.transAxes)
+        ax.text(0.5, -0.33, f"✗ {_wrap(ds.negatives[i], 28)}\n{neg:.3f}", fontsize=8, color="#b42318",
+                ha="center", va="top", transform=ax.transAxes)
+    fig.suptitle(title, fontsize=11, fontweight="bold")
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.3, wspace=0.08)
+    return fig
