@@ -132,9 +132,9 @@ worlds.round(3)
 
 # %% [markdown]
 # The model scores about as well on SPAR as on SPARE, and far below the caption-only model on SPAR. It does not use
-# the shortcut, because it never trained on SPAR. A method that *is* fitted on SPAR, such as LABCLIP, can learn the caption-only shortcut instead of
-# binding, and the caption-only column shows how far that alone would take it. Read SPAR scores against that bar,
-# and prefer SPARE.
+# the shortcut, because it never trained on SPAR. A method that *is* fitted on SPAR, such as LABCLIP, can learn
+# the caption-only shortcut instead of binding, and the caption-only column shows how far that alone would take
+# it. Read SPAR scores against that bar, and prefer SPARE.
 #
 # ## Next to the paper
 #
