@@ -17,7 +17,7 @@ from labclip_utils.gap import centroid_gap
 from labclip_utils.labclip import FitResult, Labclip, LabclipConfig, fit_labclip
 from labclip_utils.models.encoder import Encoder
 from labclip_utils.paper import beside_paper
-from labclip_utils.probing import bag_of_words_features, chance_accuracy, object_probe
+from labclip_utils.probing import bag_of_words_features, chance_accuracy, object_probe, pixel_features
 from labclip_utils.scenes import make_scenes
 from labclip_utils.scenes.dataset import SceneDataset
 from labclip_utils.store import EmbeddingStore, SceneEmbeddings, embed_scenes
@@ -54,7 +54,7 @@ class Diagnosis:
     def probe_table(self) -> pd.DataFrame:
         """Probe accuracies: rows are features (embeddings and controls), columns seen / held-out scenes."""
         rows = {"image emb.": "image", "text emb.": "text", "bag of words": "bow",
-                "random-init image": "random_image", "random-init text": "random_text"}
+                "random-init image": "random_image", "random-init text": "random_text", "raw pixels (8×8)": "pixels"}
         rows = {label: key for label, key in rows.items() if f"{key}_probe_seen" in self.numbers}
         table = pd.DataFrame({s: [self.numbers[f"{k}_probe_{s}"] for k in rows.values()] for s in SPLITS},
                              index=pd.Index(list(rows), name="features"))
@@ -81,10 +81,11 @@ class Diagnosis:
 
 def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = None,
              store: EmbeddingStore | None = None, labclip: LabclipConfig | None = None,
-             n_probe: int = 5000, progress: bool = True) -> Diagnosis:
+             n_probe: int = 5000, pixels: bool = False, progress: bool = True) -> Diagnosis:
     """Swap test, probes (embedding, bag-of-words, random-init control, chance), LABCLIP and the modality gap.
 
-    ``control`` is the same architecture with random init (for the random-init probe controls).
+    ``control`` is the same architecture with random init (for the random-init probe controls); ``pixels`` adds a
+    probe on raw 8×8 pixels.
     """
     pool = embed_scenes(encoder, scenes.pool, store=store, progress=progress)
     seen = embed_scenes(encoder, scenes.seen, store=store, progress=progress)
@@ -104,6 +105,8 @@ def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = 
     probe("image", tr.images[:k], seen.images, te.images)
     probe("text", tr.captions[:k], seen.captions, te.captions)
     probe("bow", bag_of_words_features(probe_ds), bag_of_words_features(scenes.seen), bag_of_words_features(te_ds))
+    if pixels:
+        probe("pixels", *(pixel_features(d.images()) for d in (probe_ds, scenes.seen, te_ds)))
     if control is not None:
         c_pool = embed_scenes(control, scenes.pool.select("train"), store=store, progress=progress)
         c_test = embed_scenes(control, te_ds, store=store, progress=progress)
@@ -155,3 +158,28 @@ def encoder_swap(encoder: Encoder, datasets: dict[str, SceneDataset], store: Emb
         e = embed_scenes(encoder, ds, store=store, progress=progress)
         out[name] = swap_accuracy(e.images, e.captions, e.negatives)
     return out
+
+
+def multi_object_curve(encoder: Encoder, control: Encoder | None = None, counts: tuple[int, ...] = (2, 3, 4, 5, 6),
+                       n: int = 2500, seed: int = 0, image_size: int = 64, store: EmbeddingStore | None = None,
+                       progress: bool = True) -> pd.DataFrame:
+    """Multi-object probing: for each object count, soft-label top-k probes on image and text embeddings and on
+    the controls (bag of words, random-init image embedding, chance), trained on the train split and tested on
+    held-out combinations. One row per (objects, features)."""
+    from labclip_utils.probing import multi_object_probe, topk_set_chance
+
+    rows = []
+    for k in counts:
+        ds = make_scenes(n, "clevr", k, seed=50_000 + 100 * seed + k, image_size=image_size)
+        tr_ds, te_ds = ds.select("train"), ds.select("test")
+        tr, te = (embed_scenes(encoder, d, store=store, progress=progress) for d in (tr_ds, te_ds))
+        feats = {"image emb.": (tr.images, te.images), "text emb.": (tr.captions, te.captions),
+                 "bag of words": (bag_of_words_features(tr_ds), bag_of_words_features(te_ds))}
+        if control is not None:
+            c_tr, c_te = (embed_scenes(control, d, store=store, progress=progress) for d in (tr_ds, te_ds))
+            feats["random-init image"] = (c_tr.images, c_te.images)
+        for name, (a, b) in feats.items():
+            acc = multi_object_probe(a, tr_ds, {"test": (b, te_ds)})["test"]
+            rows.append({"objects": k, "features": name, "top-k set accuracy": acc})
+        rows.append({"objects": k, "features": "chance", "top-k set accuracy": topk_set_chance(te_ds)})
+    return pd.DataFrame(rows)

@@ -208,3 +208,61 @@ def plot_swap_gallery(ds, indices, positive_scores, negative_scores, title: str 
     fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.3, wspace=0.08)
     return fig
+
+
+def plot_histograms(groups: dict[str, object], title: str = "", xlabel: str = "cosine similarity",
+                    ax: plt.Axes | None = None) -> plt.Figure:
+    """Overlaid density histograms of a few named sets of values (e.g. cosines of true, swapped, random pairs)."""
+    import numpy as np
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    else:
+        fig = ax.figure
+    for name, values in groups.items():
+        v = np.asarray(values, dtype=float)
+        sns.histplot(v[~np.isnan(v)], bins=60, stat="density", element="step", fill=True, alpha=0.3, label=name, ax=ax)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_clouds(images, texts, title: str = "Image and text embeddings (PCA of both)") -> plt.Figure:
+    """Both normalised embedding clouds projected on the first two principal directions of their union."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.decomposition import PCA
+
+    x = F.normalize(torch.as_tensor(images).float(), dim=-1).numpy()
+    y = F.normalize(torch.as_tensor(texts).float(), dim=-1).numpy()
+    import numpy as np
+
+    pca = PCA(n_components=2, random_state=0).fit(np.concatenate([x, y]))
+    a, b = pca.transform(x), pca.transform(y)
+    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    ax.scatter(a[:, 0], a[:, 1], s=4, alpha=0.4, label="images")
+    ax.scatter(b[:, 0], b[:, 1], s=4, alpha=0.4, label="captions")
+    ax.scatter(*a.mean(0), marker="X", s=150, color=sns.color_palette()[0], edgecolor="k", label="image centroid")
+    ax.scatter(*b.mean(0), marker="X", s=150, color=sns.color_palette()[1], edgecolor="k", label="caption centroid")
+    ax.set_xlabel(f"PC1 ({pca.explained_variance_ratio_[0]:.0%} of variance)")
+    ax.set_ylabel(f"PC2 ({pca.explained_variance_ratio_[1]:.0%})")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, markerscale=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_spectra(spectra: dict[str, object], title: str = "How the variance is spread") -> plt.Figure:
+    """Explained-variance share of the first principal directions, one line per cloud."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for name, values in spectra.items():
+        v = list(values)
+        ax.plot(range(1, len(v) + 1), v, marker="o", ms=3, label=name)
+    ax.set_xlabel("principal direction")
+    ax.set_ylabel("share of variance")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -77,9 +77,10 @@ encoder = load_encoder(profile.model, profile.pretrained)
 print(encoder)
 
 # %% [markdown]
-# The first chapter that asks for the miniature trains it. Every later one loads the checkpoint from the cache, a
-# safetensors file keyed by the configuration. The file lock around that cache means that when two chapters run
-# in parallel, only one of them trains. The table says what happened in this run.
+# The miniature is trained once and cached: a safetensors file keyed by its configuration. `make book` trains
+# it before running the chapters; opened on its own (in Colab, say), this chapter trains it here, in about
+# three to four minutes. A file lock around the cache means that two chapters running in parallel never train it
+# twice. The table says when it was trained and how long each stage took.
 
 # %%
 if profile.is_offline:

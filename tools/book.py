@@ -29,6 +29,9 @@ BUILD = ROOT / "_build"
 REPORTS = BUILD / "reports"
 #: Notebooks (by stem) that run after all the others, in this order.
 RUN_LAST = ("00_setup",)
+#: Shared artefacts built once, with every core, before the chapters run two at a time (each chapter then loads
+#: them from the cache; run on its own, in Colab say, a chapter builds what it needs itself).
+PREPARE = {"offline": "from labclip_utils.models import load_miniature; load_miniature(progress=False)"}
 CELL_TIMEOUT_S = 1200
 
 
@@ -139,12 +142,22 @@ def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir:
     env.setdefault("LABCLIP_PROFILE", "offline")
     env.setdefault("TQDM_DISABLE", "1")  # progress bars help readers in Jupyter; on the website they are noise
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    profile = env["LABCLIP_PROFILE"]
+    if profile in PREPARE and directory == STAGE / "notebooks":
+        print(f"+ preparing shared artefacts for the {profile!r} profile", flush=True)
+        code = subprocess.run([sys.executable, "-c", PREPARE[profile]], env=env, cwd=ROOT).returncode
+        if code != 0:
+            return code
+    # Two notebooks at a time on few cores: one thread each, or their small tensor ops thrash each other.
+    parallel_env = dict(env)
+    if workers > 1:
+        parallel_env.setdefault("LABCLIP_NUM_THREADS", "1")
     first = [nb for nb in notebooks if nb.stem not in RUN_LAST]
     last = sorted((nb for nb in notebooks if nb.stem in RUN_LAST), key=lambda nb: RUN_LAST.index(nb.stem))
     main_report = report_dir / "notebooks.xml"
     main_report.unlink(missing_ok=True)
     if first:
-        code = _pytest_nbmake(first, workers, main_report, env)
+        code = _pytest_nbmake(first, workers, main_report, parallel_env)
         if code != 0:
             return code
     if last:
