@@ -161,7 +161,7 @@ def encoder_swap(encoder: Encoder, datasets: dict[str, SceneDataset], store: Emb
 
 
 def multi_object_curve(encoder: Encoder, control: Encoder | None = None, counts: tuple[int, ...] = (2, 3, 4, 5, 6),
-                       n: int = 2500, seed: int = 0, image_size: int = 64, store: EmbeddingStore | None = None,
+                       n: int = 2000, seed: int = 0, image_size: int = 64, store: EmbeddingStore | None = None,
                        progress: bool = True) -> pd.DataFrame:
     """Multi-object probing: for each object count, soft-label top-k probes on image and text embeddings and on
     the controls (bag of words, random-init image embedding, chance), trained on the train split and tested on
