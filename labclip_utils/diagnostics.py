@@ -7,12 +7,13 @@ training combinations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pandas as pd
 import torch
 
 from labclip_utils.binding import retrieval, swap_accuracy
+from labclip_utils.cache import cached_tensors
 from labclip_utils.gap import centroid_gap
 from labclip_utils.labclip import FitResult, Labclip, LabclipConfig, fit_labclip
 from labclip_utils.models.encoder import Encoder
@@ -85,10 +86,40 @@ def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = 
     """Swap test, probes (embedding, bag-of-words, random-init control, chance), LABCLIP and the modality gap.
 
     ``control`` is the same architecture with random init (for the random-init probe controls); ``pixels`` adds a
-    probe on raw 8×8 pixels.
+    probe on raw 8×8 pixels. The result is cached like embeddings (chapters that ask for the same diagnosis share
+    one computation).
     """
+    store = store or EmbeddingStore()
+    config = labclip or LabclipConfig()
     pool = embed_scenes(encoder, scenes.pool, store=store, progress=progress)
     seen = embed_scenes(encoder, scenes.seen, store=store, progress=progress)
+    key = {"version": "1", "encoder": encoder.id, "control": control.id if control else None,
+           "pool": scenes.pool.fingerprint(), "seen": scenes.seen.fingerprint(), "n_probe": n_probe,
+           "pixels": pixels, "labclip": asdict(config)}
+
+    def compute() -> dict[str, torch.Tensor]:
+        out, fit = _diagnosis(encoder, scenes, pool, seen, control, store, config, n_probe, pixels, progress)
+        tensors = {f"number.{k}": torch.tensor(v, dtype=torch.float64) for k, v in out.items()}
+        tensors |= {f"history.{c}": torch.tensor(fit.history[c].astype(float).to_numpy()) for c in fit.history}
+        tensors |= {"history.epoch": torch.tensor(fit.history.index.to_numpy()), "A.weight": fit.model.A.detach(),
+                    "A.t": fit.model.t.detach(), "best_epoch": torch.tensor(fit.best_epoch),
+                    "seconds": torch.tensor(fit.seconds)}
+        return tensors
+
+    tensors, _ = cached_tensors(store.root, "diagnoses", key, compute)
+    numbers = {k.removeprefix("number."): v.item() for k, v in tensors.items() if k.startswith("number.")}
+    model = Labclip(tensors["A.weight"].shape[0])
+    with torch.no_grad():
+        model.linear.weight.copy_(tensors["A.weight"])
+        model.t.copy_(tensors["A.t"])
+    history = pd.DataFrame({k.removeprefix("history."): v.numpy() for k, v in tensors.items()
+                            if k.startswith("history.") and k != "history.epoch"},
+                           index=pd.Index(tensors["history.epoch"].numpy(), name="epoch"))
+    fit = FitResult(model.eval(), history, int(tensors["best_epoch"]), config, float(tensors["seconds"]))
+    return Diagnosis(numbers, fit, {"pool": pool, "seen": seen})
+
+
+def _diagnosis(encoder, scenes, pool, seen, control, store, config, n_probe, pixels, progress):
     tr, va, te = (pool.select(s) for s in ("train", "val", "test"))
     tr_ds, te_ds = scenes.pool.select("train"), scenes.pool.select("test")
     probe_ds = tr_ds.head(n_probe)
@@ -114,8 +145,8 @@ def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = 
         probe("random_image", c_pool.images[:k], c_seen.images, c_test.images)
         probe("random_text", c_pool.captions[:k], c_seen.captions, c_test.captions)
 
-    fit = fit_labclip((tr.images, tr.captions, tr.negatives), (va.images, va.captions, va.negatives),
-                      labclip or LabclipConfig(), progress=progress)
+    fit = fit_labclip((tr.images, tr.captions, tr.negatives), (va.images, va.captions, va.negatives), config,
+                      progress=progress)
     A = fit.model
     for name, e in sets.items():
         pos, neg = A.map_texts(e.captions), A.map_texts(e.negatives)
@@ -124,7 +155,7 @@ def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = 
             e.images, pos, _same_scene(scenes, name))
         out[f"i2t_R@1_{name}"], out[f"i2t_R@1_after_A_{name}"] = before["i2t_R@1"], after["i2t_R@1"]
         out[f"gap_{name}"], out[f"gap_after_A_{name}"] = centroid_gap(e.images, e.captions), centroid_gap(e.images, pos)
-    return Diagnosis(out, fit, {"pool": pool, "seen": seen})
+    return out, fit
 
 
 def _same_scene(scenes: EvalScenes, name: str) -> torch.Tensor:

@@ -130,7 +130,7 @@ def soft_colour_targets(ds: SceneDataset, obj: str) -> tuple[list[int], np.ndarr
 
 
 def multi_object_probe(train_x, train_ds: SceneDataset, tests: Mapping[str, tuple[object, SceneDataset]],
-                       epochs: int = 200, lr: float = 0.05, seed: int = 0) -> dict[str, float]:
+                       epochs: int = 150, lr: float = 0.08, seed: int = 0) -> dict[str, float]:
     """The paper's multi-object probe: per object type, a linear layer trained with cross-entropy against soft
     colour targets; a test scene counts as correct when the top-k predicted colours are exactly its k distinct
     colours for that object. Mean over object types, per test set."""
