@@ -62,7 +62,7 @@ def finetune_clip(
     history, start = [], time.perf_counter()
     for step in tqdm(range(1, steps + 1), desc="CLIP-FT", disable=not progress, leave=False):
         idx = rng.choice(rows_with_negative, size=min(batch_size, len(rows_with_negative)), replace=False)
-        pixels = encoder._to_pixels([images[i] for i in idx]).to(encoder.device)
+        pixels = encoder.to_pixels([images[i] for i in idx]).to(encoder.device)
         tokens = encoder.tokenize([train.captions[i] for i in idx] + [train.negatives[i] for i in idx])
         img = F.normalize(model.encode_image(pixels), dim=-1)
         txt = F.normalize(model.encode_text(tokens.to(encoder.device)), dim=-1)

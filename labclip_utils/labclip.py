@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -236,7 +236,3 @@ def load_labclip(path: str | Path, expected_dim: int | None = None) -> tuple[Lab
         model.linear.weight.copy_(weight)
         model.t.copy_(t.reshape(()))
     return model.eval(), meta
-
-
-def config_dict(config: LabclipConfig) -> dict:
-    return asdict(config)

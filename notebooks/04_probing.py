@@ -138,7 +138,7 @@ beside_paper({("image probe (per-object colour)", "CLIP"): diagnosis.numbers["im
 #
 # ```{admonition} Solutions
 # :class: dropdown
-# 1. Encode images with `encoder.model.image_features(pixels)` (pixels from `encoder._to_pixels`) and pass those
+# 1. Encode images with `encoder.model.image_features(pixels)` (pixels from `encoder.to_pixels`) and pass those
 #    features to `object_probe`. The heads are linear, so a linear probe can read from the tower output whatever it
 #    reads from the embedding.
 # 2. Positions alone do not say which colour is where, but a probe on position-by-colour features would. A

@@ -105,7 +105,8 @@ class Encoder:
         self.calls["text"] += 1
         return self.text_forward(tokens.to(self.device))
 
-    def _to_pixels(self, images: Sequence[ImageLike]) -> torch.Tensor:
+    def to_pixels(self, images: Sequence[ImageLike]) -> torch.Tensor:
+        """Images (PIL or uint8 arrays) preprocessed into one N×C×H×W batch, as the model expects."""
         pil = [im if isinstance(im, Image.Image) else Image.fromarray(np.asarray(im)) for im in images]
         return torch.stack([self.preprocess(im.convert("RGB")) for im in pil])
 
@@ -125,7 +126,7 @@ class Encoder:
         for start in tqdm(range(0, len(firsts), batch_size), desc=f"encoding images ({self.name})",
                           disable=not progress, leave=False):
             batch = [images[i] for i in firsts[start : start + batch_size]]
-            out.append(F.normalize(self._encode_image_batch(self._to_pixels(batch)).float(), dim=-1).cpu())
+            out.append(F.normalize(self._encode_image_batch(self.to_pixels(batch)).float(), dim=-1).cpu())
         return torch.cat(out)[inverse]
 
     @torch.inference_mode()
