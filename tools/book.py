@@ -148,10 +148,12 @@ def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir:
         code = subprocess.run([sys.executable, "-c", PREPARE[profile]], env=env, cwd=ROOT).returncode
         if code != 0:
             return code
-    # Two notebooks at a time on few cores: one thread each, or their small tensor ops thrash each other.
+    # Two notebooks at a time on few cores: one thread each (torch, OpenMP and the BLAS under numpy/scikit-learn),
+    # or their spinning thread pools thrash each other and every chapter runs several times slower.
     parallel_env = dict(env)
     if workers > 1:
-        parallel_env.setdefault("LABCLIP_NUM_THREADS", "1")
+        for var in ("LABCLIP_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            parallel_env.setdefault(var, "1")
     first = [nb for nb in notebooks if nb.stem not in RUN_LAST]
     last = sorted((nb for nb in notebooks if nb.stem in RUN_LAST), key=lambda nb: RUN_LAST.index(nb.stem))
     main_report = report_dir / "notebooks.xml"
