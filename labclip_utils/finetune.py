@@ -49,8 +49,8 @@ def finetune_clip(
     rows_with_negative = [i for i, n in enumerate(train.negatives) if n is not None]
     if not rows_with_negative:
         raise ValueError(f"{train.name}: no scene has a hard negative to fine-tune on")
-    scale = float(getattr(encoder.model, "logit_scale", torch.tensor(0.0)).exp()) if hasattr(
-        encoder.model, "logit_scale") else 1.0
+    logit_scale = getattr(encoder.model, "logit_scale", None)  # start A's temperature at the model's own
+    scale = float(logit_scale.exp()) if logit_scale is not None else 1.0
     model = FinetunedCLIP(copy.deepcopy(encoder.model), encoder.embed_dim, max(1.0, scale)).to(encoder.device)
     for p in model.parameters():
         p.requires_grad_(True)
@@ -58,7 +58,6 @@ def finetune_clip(
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     rng = np.random.default_rng(seed)
     images = train.images()
-    val_enc = None
     history, start = [], time.perf_counter()
     for step in tqdm(range(1, steps + 1), desc="CLIP-FT", disable=not progress, leave=False):
         idx = rng.choice(rows_with_negative, size=min(batch_size, len(rows_with_negative)), replace=False)

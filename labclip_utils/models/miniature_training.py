@@ -160,12 +160,21 @@ def pretrain_text_tower(model: MiniatureCLIP, tokenizer: MiniTokenizer, cfg: Min
 
 
 @torch.no_grad()
-def _tower_outputs(model: MiniatureCLIP, tokenizer: MiniTokenizer, images: np.ndarray, captions: list[str]):
-    z = torch.cat([model.image_tower(pixels_to_tensor(images[i : i + 1000])) for i in range(0, len(images), 1000)])
+def _image_tower_outputs(model: MiniatureCLIP, images: np.ndarray) -> torch.Tensor:
+    return torch.cat([model.image_tower(pixels_to_tensor(images[i : i + 1000])) for i in range(0, len(images), 1000)])
+
+
+@torch.no_grad()
+def _text_tower_outputs(model: MiniatureCLIP, tokenizer: MiniTokenizer, captions: list[str]) -> torch.Tensor:
+    """Raw text-tower outputs; each distinct caption is encoded once."""
     unique = sorted(set(captions))
     u = text_tower_forward(model.text_tower, tokenizer(unique))
     lookup = {c: k for k, c in enumerate(unique)}
-    return z, u[[lookup[c] for c in captions]]
+    return u[[lookup[c] for c in captions]]
+
+
+def _tower_outputs(model: MiniatureCLIP, tokenizer: MiniTokenizer, images: np.ndarray, captions: list[str]):
+    return _image_tower_outputs(model, images), _text_tower_outputs(model, tokenizer, captions)
 
 
 def _batches_without_swap_partners(keys: list, binds: list, batch: int, steps: int, rng: np.random.Generator,
@@ -268,10 +277,11 @@ def alignment_sweep(encoder, eval_scenes: dict[str, SceneDataset], steps: tuple[
     z, u = _tower_outputs(model, encoder.tokenize, ds.images(progress=progress), ds.captions)
     feats = {}
     for name, ev in eval_scenes.items():
-        zi, pos = _tower_outputs(model, encoder.tokenize, ev.images(progress=progress), ev.captions)
         keep = [i for i, n in enumerate(ev.negatives) if n is not None]
-        _, neg = _tower_outputs(model, encoder.tokenize, ev.images()[:1], [ev.negatives[i] for i in keep])
-        feats[name] = (zi[keep], pos[keep], neg)
+        zi = _image_tower_outputs(model, ev.images(keep, progress=progress))
+        pos = _text_tower_outputs(model, encoder.tokenize, [ev.captions[i] for i in keep])
+        neg = _text_tower_outputs(model, encoder.tokenize, [ev.negatives[i] for i in keep])
+        feats[name] = (zi, pos, neg)
     rows = []
     for allow in (False, True):
         for n in steps:
