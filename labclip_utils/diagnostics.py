@@ -214,3 +214,13 @@ def multi_object_curve(encoder: Encoder, control: Encoder | None = None, counts:
             rows.append({"objects": k, "features": name, "top-k set accuracy": acc})
         rows.append({"objects": k, "features": "chance", "top-k set accuracy": topk_set_chance(te_ds)})
     return pd.DataFrame(rows)
+
+
+def fit_scene_labclip(encoder: Encoder, scenes: EvalScenes, config: LabclipConfig | None = None,
+                      store: EmbeddingStore | None = None, progress: bool = True) -> FitResult:
+    """LABCLIP's A fitted on the evaluation scenes' training combinations, selected on validation ones (the recipe
+    of the chapter "One matrix fixes it"); embeddings come from the cache, so this takes seconds."""
+    pool = embed_scenes(encoder, scenes.pool, store=store, progress=progress)
+    train, val = pool.select("train"), pool.select("val")
+    return fit_labclip((train.images, train.captions, train.negatives), (val.images, val.captions, val.negatives),
+                       config or LabclipConfig(), progress=progress)

@@ -19,6 +19,7 @@ SOURCES = {
     "NOTE": "ICLR-2026 paper note (secondary summary of arXiv 2502.03566v3)",
     "SEC2": "essay sourcing notes, checked against source excerpts",
     "REV": "OpenReview ICLR-2026 reviews",
+    "SC": "SugarCrepe repository, table image assets/sugarcrepe_eval.png (Hsieh et al., 2023)",
 }
 
 
@@ -47,6 +48,20 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
     PaperNumber("probe chance", "CLEVR, 2 objects", "-", 0.12, "NOTE", "1/8 colours"),
     PaperNumber("probe-direction cosine, before A", "CLEVR", "CLIP", 0.20, "NOTE"),
     PaperNumber("probe-direction cosine, after A", "CLEVR", "LABCLIP", 0.75, "NOTE"),
+    # Real benchmarks, ViT-B/32, LABCLIP trained on COCO with NegCLIP's shuffled negatives (labclip-paper.md §2.3).
+    *(PaperNumber(metric, setting, model, value, "NOTE", note)
+      for model, values in (("CLIP", (0.63, 0.63, 0.80, 0.62, 0.30)), ("NegCLIP", (0.71, 0.81, 0.85, 0.75, 0.41)),
+                            ("LABCLIP", (0.69, 0.82, 0.82, 0.74, 0.41)))
+      for (metric, setting, note), value in zip(
+          (("macro accuracy", "ARO VG-Attribution", ""), ("macro accuracy", "ARO VG-Relation", ""),
+           ("unweighted mean", "SugarCrepe replace", "mean of the 3 replace subsets, as LABCLIP's notebook"),
+           ("unweighted mean", "SugarCrepe swap", "mean of the 2 swap subsets, as LABCLIP's notebook"),
+           ("text→image R@1", "COCO Karpathy 5k test", "probably text→image, what LABCLIP's COCO script reports")),
+          values, strict=True)),
+    # SugarCrepe's own table for OpenAI ViT-B-32 (per subset, %/100).
+    *(PaperNumber("accuracy", f"SugarCrepe {subset}", "CLIP", value, "SC")
+      for subset, value in (("replace_obj", 0.9092), ("replace_att", 0.8008), ("replace_rel", 0.6920),
+                            ("swap_obj", 0.6138), ("swap_att", 0.6396), ("add_obj", 0.7721), ("add_att", 0.6879))),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -264,5 +265,30 @@ def plot_spectra(spectra: dict[str, object], title: str = "How the variance is s
     ax.set_ylabel("share of variance")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_benchmarks(headline: pd.DataFrame, models: tuple[str, ...] = ("CLIP", "LABCLIP"),
+                    title: str = "Benchmarks: CLIP and LABCLIP") -> plt.Figure:
+    """Horizontal bars per benchmark headline and model; the paper's values, where known, as black ticks."""
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(headline) + 1.2))
+    y = np.arange(len(headline))
+    height = 0.8 / len(models)
+    for k, model in enumerate(models):
+        pos = y + (k - (len(models) - 1) / 2) * height
+        ax.barh(pos, headline[model], height=height, label=f"{model} (this book)")
+        for p, v in zip(pos, headline[model], strict=True):
+            ax.text(v + 0.01, p, f"{v:.2f}", va="center", fontsize=8)
+        paper = headline.get(f"paper: {model}")
+        if paper is not None and paper.notna().any():
+            ax.scatter(paper, pos, marker="|", s=200, color="black", zorder=3,
+                       label="paper (real CLIP, real data)" if k == 0 else None)
+    ax.set_yticks(y, headline.index)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("accuracy / recall")
+    ax.set_title(title)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=3, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig

@@ -1,0 +1,130 @@
+"""ARO (Yuksekgonul et al., ICLR 2023): VG-Relation, VG-Attribution, COCO-Order and Flickr30k-Order.
+
+- **VG-Relation / VG-Attribution**: ``visual_genome_{relation,attribution}.json``, a list of records with
+  ``image_path`` (in ``images/``), a box ``bbox_x, bbox_y, bbox_w, bbox_h`` the image is cropped to, and
+  ``true_caption`` / ``false_caption``; the macro-average key is ``relation_name`` (VG-R) or the two
+  ``attributes`` joined by ``_`` (VG-A, groups with fewer than 25 items dropped). Options are
+  ``(false, true)`` and ARO takes the ``argmax``, so a tie goes to the false caption.
+- **COCO-/Flickr30k-Order**: every caption of the Karpathy test split (``coco_karpathy_test.json``,
+  ``flickr30k_test.json``) with four word-order perturbations (:func:`~labclip_utils.benchmarks.text.order_options`);
+  right when the original, option 0, wins. The perturbations are random, so they are generated **once** with a
+  fixed seed and stored next to the source file; later loads read them back (ARO regenerates them every run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+
+from labclip_utils.benchmarks.base import (
+    BenchmarkFormatError,
+    ChoiceTask,
+    ImageRef,
+    check_images_exist,
+    format_error,
+    read_json,
+    require,
+    unique_images,
+)
+from labclip_utils.benchmarks.text import Tagger, order_options
+
+VG_FILES = {"vg_relation": "visual_genome_relation.json", "vg_attribution": "visual_genome_attribution.json"}
+BOX = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
+ORDER_FILES = {"coco_order": "coco_karpathy_test.json", "flickr30k_order": "flickr30k_test.json"}
+
+
+def _load_vg(root: Path, which: str) -> ChoiceTask:
+    path = root / VG_FILES[which]
+    records = read_json(path)
+    if not isinstance(records, list):
+        raise BenchmarkFormatError(f"{path}: expected a list of records")
+    group_key = "relation_name" if which == "vg_relation" else "attributes"
+    refs, options, groups, items = [], [], [], []
+    for i, rec in enumerate(records):
+        require(rec, ("image_path", "true_caption", "false_caption", group_key, *BOX), path, i)
+        try:
+            x, y, w, h = (float(rec[k]) for k in BOX)
+        except (TypeError, ValueError) as exc:
+            raise format_error(path, i, f"bounding box is not numeric: {[rec[k] for k in BOX]}") from exc
+        if which == "vg_attribution":
+            attrs = rec["attributes"]
+            if not isinstance(attrs, list) or len(attrs) != 2:
+                raise format_error(path, i, f"'attributes' must be a list of two, got {attrs!r}")
+            groups.append(f"{attrs[0]}_{attrs[1]}")
+        else:
+            groups.append(str(rec["relation_name"]))
+        refs.append(ImageRef(str(root / "images" / rec["image_path"]), (x, y, x + w, y + h)))
+        options.append((rec["false_caption"], rec["true_caption"]))
+        items.append(i)
+    check_images_exist(refs, path, items)
+    images, index = unique_images(refs)
+    return ChoiceTask(which, images, index, options, np.ones(len(options), dtype=np.int64),
+                      np.array([which] * len(options), dtype=object), path, group=np.array(groups, dtype=object),
+                      metric="aro", ties="first")
+
+
+def load_vg_relation(root: str | Path) -> ChoiceTask:
+    """ARO's VG-Relation: macro average over ``relation_name``."""
+    return _load_vg(Path(root), "vg_relation")
+
+
+def load_vg_attribution(root: str | Path) -> ChoiceTask:
+    """ARO's VG-Attribution: macro average over attribute pairs with at least 25 items."""
+    return _load_vg(Path(root), "vg_attribution")
+
+
+def read_karpathy_test(path: Path) -> list[tuple[str, list[str]]]:
+    """``[(image, [captions])]`` from a Karpathy val/test JSON (one record per image, ``caption`` a list)."""
+    records = read_json(path)
+    if not isinstance(records, list):
+        raise BenchmarkFormatError(f"{path}: expected a list of records")
+    out = []
+    for i, rec in enumerate(records):
+        require(rec, ("image", "caption"), path, i)
+        caps = rec["caption"]
+        if not isinstance(caps, list) or not caps or not all(isinstance(c, str) for c in caps):
+            raise format_error(path, i, f"'caption' must be a non-empty list of strings, got {caps!r}")
+        out.append((str(rec["image"]), caps))
+    return out
+
+
+def stored_order_items(path: Path, tagger: Tagger, seed: int, max_captions: int = 5) -> list[dict]:
+    """The order items for a Karpathy file, generated once (seeded) and stored beside it; later calls read them.
+
+    The stored file is keyed by the source file's hash, the tagger and the seed, and written atomically under a
+    lock, so parallel readers never see half a file and never generate twice.
+    """
+    source_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    stored = path.with_name(f"{path.stem}.order.{tagger.id}.seed{seed}.{source_hash}.json")
+    with FileLock(str(stored) + ".lock"):
+        if stored.is_file():
+            return json.loads(stored.read_text())["items"]
+        rng = np.random.default_rng(seed)
+        items = [{"image": image, "options": order_options(c, tagger, rng)}
+                 for image, caps in read_karpathy_test(path) for c in caps[:max_captions]]
+        tmp = stored.with_name(stored.name + f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps({"source": path.name, "seed": seed, "tagger": tagger.id, "items": items}))
+        os.replace(tmp, stored)
+        return items
+
+
+def load_order(root: str | Path, which: str, tagger: Tagger, seed: int = 0) -> ChoiceTask:
+    """COCO-Order (``which="coco_order"``) or Flickr30k-Order: 5 options per caption, the original first."""
+    if which not in ORDER_FILES:
+        raise ValueError(f"unknown order benchmark {which!r}; choose from {sorted(ORDER_FILES)}")
+    root = Path(root)
+    path = root / ORDER_FILES[which]
+    if not path.is_file():
+        raise BenchmarkFormatError(f"{path}: file is missing")
+    items = stored_order_items(path, tagger, seed)
+    refs = [ImageRef(str(root / it["image"])) for it in items]
+    check_images_exist(refs, path, [it["image"] for it in items])
+    images, index = unique_images(refs)
+    return ChoiceTask(which, images, index, [tuple(it["options"]) for it in items], np.zeros(len(items), np.int64),
+                      np.array([which] * len(items), dtype=object), path, metric="accuracy", ties="first",
+                      notes={"seed": seed, "tagger": tagger.id})

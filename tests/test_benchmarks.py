@@ -1,0 +1,354 @@
+"""Benchmarks: metrics against hand-computed values, loaders on fixtures in every real format, malformed files,
+the runner's encode-once guarantee, result files, and downloads against a local HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from labclip_utils.benchmarks import (
+    BENCHMARKS,
+    BenchmarkFormatError,
+    aro,
+    coco,
+    downloads,
+    load_benchmark,
+    metrics,
+    scene_tagger,
+    text,
+)
+from labclip_utils.benchmarks.offline import OfflineSizes, write_offline_benchmarks
+from labclip_utils.benchmarks.runner import choice_scores, encode_task, evaluate, save_results
+from labclip_utils.benchmarks.sugarcrepe import load_sugarcrepe
+from labclip_utils.benchmarks.suite import headline_table, restrict_to_vocabulary, run_suite
+from labclip_utils.labclip import Labclip
+from labclip_utils.store import EmbeddingStore
+
+
+# -- metrics, each on a hand-computed example ------------------------------------------------------------------
+def test_choice_correct_tie_rules():
+    scores = np.array([[0.2, 0.5], [0.5, 0.5], [0.6, 0.1]])
+    answer = np.array([1, 1, 1])
+    assert metrics.choice_correct(scores, answer, "strict").tolist() == [True, False, False]
+    assert metrics.choice_correct(scores, answer, "correct").tolist() == [True, True, False]
+    # argmax takes the first maximum: a tie goes to option 0, the false caption in ARO's VG layout
+    assert metrics.choice_correct(scores, answer, "first").tolist() == [True, False, False]
+    assert metrics.choice_correct(scores, np.array([0, 0, 0]), "first").tolist() == [False, True, True]
+    with pytest.raises(ValueError, match="tie rule"):
+        metrics.choice_correct(scores, answer, "maybe")
+
+
+def test_macro_and_micro_accuracy():
+    correct = np.array([1, 0, 1, 1, 1, 0, 1])
+    groups = ["a", "a", "b", "b", "b", "b", "c"]
+    macro, per = metrics.macro_accuracy(correct, groups)
+    assert macro == pytest.approx((0.5 + 0.75 + 1.0) / 3)
+    assert metrics.micro_accuracy(correct) == pytest.approx(5 / 7)
+    # ARO's VG-A filter: only groups with at least min_count items
+    macro2, per2 = metrics.macro_accuracy(correct, groups, min_count=2)
+    assert macro2 == pytest.approx((0.5 + 0.75) / 2)
+    assert per2.loc["c", "kept"] == False  # noqa: E712
+    macro3, _ = metrics.macro_accuracy(correct, groups, exclude={"b"})
+    assert macro3 == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="no group"):
+        metrics.macro_accuracy(correct, groups, min_count=10)
+
+
+def test_recalls_by_hand():
+    images = torch.eye(3)
+    texts = torch.tensor([[1.0, 0.8, 0], [0.1, 0, 0.95], [0, 0.7, 0], [0, 0.6, 0.5], [0, 0, 1], [0.9, 0.5, 0.1]])
+    owner = torch.tensor([0, 0, 1, 1, 2, 2])
+    # text→image ranks of the own image: 0, 1, 0, 0, 0, 2
+    t2i = metrics.text_to_image_recall(images, texts, owner, ks=(1, 2, 3))
+    assert t2i == pytest.approx({1: 4 / 6, 2: 5 / 6, 3: 1.0})
+    # image→text: image 1's best caption is text 0 (0.8, image 0's), its own text 2 (0.7) comes second
+    i2t = metrics.image_to_text_recall(images, texts, owner, ks=(1, 2))
+    assert i2t == pytest.approx({1: 2 / 3, 2: 1.0})
+    ranks = metrics.ranks_of_true(texts @ images.T, owner, chunk=4)
+    assert ranks.tolist() == [0, 1, 0, 0, 0, 2]
+
+
+def test_sugarcrepe_weighted_and_unweighted_means():
+    acc = {"replace_obj": 0.9, "replace_att": 0.5, "swap_att": 0.6}
+    counts = {"replace_obj": 10, "replace_att": 30, "swap_att": 5}
+    table = metrics.sugarcrepe_summary(acc, counts)
+    assert table.loc["replace", "weighted"] == pytest.approx((9 + 15) / 40)
+    assert table.loc["replace", "unweighted"] == pytest.approx(0.7)
+    assert table.loc["swap", "weighted"] == pytest.approx(0.6)
+    assert "add" not in table.index
+    # SugarCrepe's published ViT-B-32 row: weighted replace 80.76, unweighted 80.07 (labclip-paper.md §3.2)
+    published = {"replace_obj": 90.92, "replace_att": 80.08, "replace_rel": 69.20}
+    n = {"replace_obj": 1652, "replace_att": 788, "replace_rel": 1406}
+    row = metrics.sugarcrepe_summary(published, n).loc["replace"]
+    assert row["weighted"] == pytest.approx(80.76, abs=0.01)
+    assert row["unweighted"] == pytest.approx(80.07, abs=0.01)
+
+
+# -- text ---------------------------------------------------------------------------------------------------
+def test_pre_caption_and_perturbations_keep_the_words():
+    assert text.pre_caption("A man (on a) horse!  Riding.", max_words=4) == "a man on a"
+    tagger = scene_tagger()
+    rng = np.random.default_rng(0)
+    caption = "a red cube and a blue sphere and a green cone"
+    options = text.order_options(caption, tagger, rng)
+    assert options[0] == caption and len(options) == 5
+    for option in options:
+        assert sorted(option.split()) == sorted(caption.split())
+    shuffled = text.shuffle_nouns_and_adjectives(caption, tagger, np.random.default_rng(3))
+    words, orig = shuffled.split(), caption.split()
+    assert [w for w in words if w in ("a", "and")] == [w for w in orig if w in ("a", "and")]
+    assert text.trigrams(list("abcdefg")) == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
+    again = text.order_options(caption, tagger, np.random.default_rng(0))
+    assert again == options, "seeded perturbations must repeat"
+
+
+def test_negclip_negative_can_equal_the_positive():
+    tagger = text.LexiconTagger(["dog"], ["brown"])
+    pos, neg = text.negclip_negative("A brown dog.", tagger, np.random.default_rng(0))
+    assert pos == neg == "a brown dog"
+
+
+# -- fixtures in every real format --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory) -> Path:
+    return write_offline_benchmarks(tmp_path_factory.mktemp("bench"), image_size=32, sizes=OfflineSizes.tiny())
+
+
+def test_every_registered_benchmark_loads_from_its_real_format(fixtures):
+    for name in BENCHMARKS:
+        task = load_benchmark(name, fixtures, tagger=scene_tagger())
+        assert len(task) > 0, name
+        for ref in task.images:
+            assert Path(ref.path).is_file()
+    sugar = load_benchmark("sugarcrepe", fixtures)
+    assert set(sugar.subset) == set(metrics.SUGARCREPE_FAMILIES["replace"] + metrics.SUGARCREPE_FAMILIES["swap"]
+                                     + metrics.SUGARCREPE_FAMILIES["add"])
+    assert len(sugar.images) < len(sugar), "SugarCrepe analogues share images between subsets"
+    coco_task = load_benchmark("coco_retrieval", fixtures)
+    assert len(coco_task) == 5 * len(coco_task.images)
+    vga = load_benchmark("vg_attribution", fixtures)
+    assert vga.images[0].box == (0.0, 0.0, 32.0, 32.0) and vga.ties == "first"
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_malformed_files_name_the_file_and_item(fixtures, tmp_path):
+    sugar = _copy(fixtures / "sugarcrepe", tmp_path / "sugarcrepe")
+    data = json.loads((sugar / "swap_att.json").read_text())
+    del data["0"]["negative_caption"]
+    (sugar / "swap_att.json").write_text(json.dumps(data))
+    missing = r"swap_att\.json \(item 0\): missing key\(s\) \['negative_caption'\]"
+    with pytest.raises(BenchmarkFormatError, match=missing):
+        load_sugarcrepe(sugar)
+    (sugar / "swap_att.json").write_text("{not json")
+    with pytest.raises(BenchmarkFormatError, match=r"swap_att\.json: not valid JSON"):
+        load_sugarcrepe(sugar)
+    (sugar / "swap_att.json").unlink()
+    with pytest.raises(BenchmarkFormatError, match=r"swap_att\.json: file is missing"):
+        load_sugarcrepe(sugar)
+
+    aro_dir = _copy(fixtures / "aro", tmp_path / "aro")
+    records = json.loads((aro_dir / "visual_genome_attribution.json").read_text())
+    first_image = records[1]["image_path"]
+    (aro_dir / "images" / first_image).unlink()
+    gone = rf"visual_genome_attribution\.json \(item 1\): image file .*{first_image}"
+    with pytest.raises(BenchmarkFormatError, match=gone):
+        aro.load_vg_attribution(aro_dir)
+    records[0]["attributes"] = ["red"]
+    (aro_dir / "visual_genome_attribution.json").write_text(json.dumps(records))
+    with pytest.raises(BenchmarkFormatError, match=r"\(item 0\): 'attributes' must be a list of two"):
+        aro.load_vg_attribution(aro_dir)
+
+    coco_dir = _copy(fixtures / "coco", tmp_path / "coco")
+    records = json.loads((coco_dir / "coco_karpathy_test.json").read_text())
+    records[2]["caption"] = "one string"
+    (coco_dir / "coco_karpathy_test.json").write_text(json.dumps(records))
+    with pytest.raises(BenchmarkFormatError, match=r"coco_karpathy_test\.json \(item 2\): 'caption' must be"):
+        coco.load_coco_retrieval(coco_dir)
+    with pytest.raises(FileNotFoundError, match="no SugarCrepe data"):
+        load_benchmark("sugarcrepe", tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        load_benchmark("imagenet", fixtures)
+
+
+def test_order_perturbations_are_generated_once_and_stored(fixtures, tmp_path, monkeypatch):
+    root = _copy(fixtures / "coco", tmp_path / "coco")
+    first = aro.load_order(root, "coco_order", scene_tagger(), seed=0)
+    stored = list(root.glob("coco_karpathy_test.order.*.seed0.*.json"))
+    assert len(stored) == 1
+
+    def boom(*args, **kwargs):
+        raise AssertionError("perturbations regenerated")
+
+    monkeypatch.setattr(aro, "order_options", boom)
+    again = aro.load_order(root, "coco_order", scene_tagger(), seed=0)
+    assert again.options == first.options and (again.answer == 0).all()
+    with pytest.raises(AssertionError, match="regenerated"):
+        aro.load_order(root, "coco_order", scene_tagger(), seed=1)
+
+
+def test_coco_training_pairs_use_negclip_shuffles(fixtures, tmp_path):
+    root = _copy(fixtures / "coco", tmp_path / "coco")
+    test = json.loads((root / "coco_karpathy_test.json").read_text())
+    train = [{"caption": c, "image": r["image"], "image_id": str(i)} for i, r in enumerate(test) for c in r["caption"]]
+    (root / "coco_karpathy_train.json").write_text(json.dumps(train))
+    images, pos, neg = coco.coco_training_pairs(root, scene_tagger(), seed=0)
+    assert len(images) == len(pos) == len(neg) == len(train)
+    assert all(sorted(p.split()) == sorted(n.split()) for p, n in zip(pos, neg, strict=True))
+    assert any(p != n for p, n in zip(pos, neg, strict=True))
+    assert coco.coco_training_pairs(root, scene_tagger(), seed=0)[2] == neg
+
+
+# -- runner --------------------------------------------------------------------------------------------------
+def test_runner_encodes_each_unique_image_and_caption_once(fixtures, tiny_encoder, tmp_path, monkeypatch):
+    from labclip_utils.benchmarks import base
+
+    task = load_benchmark("sugarcrepe", fixtures)
+    loads = []
+    original = base.ImageRef.load
+    monkeypatch.setattr(base.ImageRef, "load", lambda self: loads.append(self.path) or original(self))
+    store = EmbeddingStore(root=tmp_path / "emb")
+    emb = encode_task(tiny_encoder, task, store=store, progress=False)
+    assert sorted(loads) == sorted(r.path for r in task.images), "each unique image is loaded exactly once"
+    assert emb.images.shape[0] == len(task.images) < len(task)
+    assert emb.texts.shape[0] == len(task.texts)
+    calls = dict(tiny_encoder.calls)
+    again = encode_task(tiny_encoder, task, store=store, progress=False)
+    assert again.from_cache and tiny_encoder.calls == calls, "a cache hit encodes nothing"
+    # scores agree with encoding one item by hand
+    scores = choice_scores(emb, task)
+    image = tiny_encoder.encode_images([task.images[task.image_index[3]].load()], progress=False)
+    option_emb = tiny_encoder.encode_texts(list(task.options[3]), progress=False)
+    np.testing.assert_allclose(scores[3], (image @ option_emb.T).numpy()[0], atol=1e-5)
+
+
+def test_evaluate_tables_and_identity_map(fixtures, tiny_encoder, tmp_path):
+    store = EmbeddingStore(root=tmp_path / "emb")
+    task = load_benchmark("vg_attribution", fixtures)
+    table = evaluate(tiny_encoder, task, {"CLIP": None, "identity A": Labclip(tiny_encoder.embed_dim)}, store=store,
+                     progress=False)
+    assert list(table.columns) == ["benchmark", "model", "subset", "metric", "value", "items", "definition"]
+    assert set(table.metric) == {"macro accuracy", "micro accuracy"} and table.value.between(0, 1).all()
+    # A = I changes scores only by rounding (TinyClip's text tower is a bag of words, so near-ties are common and
+    # the table's accuracies may differ by a tie or two; the scores themselves must agree)
+    emb = encode_task(tiny_encoder, task, store=store, progress=False)
+    np.testing.assert_allclose(choice_scores(emb, task, Labclip(tiny_encoder.embed_dim)), choice_scores(emb, task),
+                               atol=1e-6)
+    retrieval = evaluate(tiny_encoder, load_benchmark("coco_retrieval", fixtures), store=store, progress=False)
+    assert {"text→image R@1", "image→text R@10"} <= set(retrieval.metric)
+    out = save_results(table, tmp_path / "r" / "vga.json")
+    assert json.loads(out.read_text())[0]["benchmark"] == "vg_attribution"
+    with pytest.raises(FileExistsError, match="earlier result"):
+        save_results(table, out)
+    save_results(table, out, overwrite=True)
+    assert [p.name for p in out.parent.iterdir()] == ["vga.json"], "no temporary file left behind"
+
+
+def test_suite_leaves_out_unreadable_items_and_counts_them(fixtures, tiny_encoder, tmp_path):
+    class Picky:
+        def tokenize(self, texts):
+            if any(" the " in f" {t} " for t in texts):
+                raise ValueError("unknown word 'the'")
+
+    task, dropped = restrict_to_vocabulary(Picky(), load_benchmark("sugarcrepe", fixtures))
+    assert dropped > 0 and "replace_rel" not in set(task.subset)
+    none, dropped = restrict_to_vocabulary(Picky(), load_benchmark("vg_relation", fixtures))
+    assert none is None and dropped > 0
+    results, coverage = run_suite(tiny_encoder, {"CLIP": None}, fixtures, names=["clevr", "sugarcrepe"],
+                                  store=EmbeddingStore(root=tmp_path / "emb"), progress=False)
+    assert coverage.loc["clevr", "items run"] > 0
+    headline = headline_table(results)
+    assert "CLEVR swap test" in headline.index and headline.loc["CLEVR swap test", "paper: CLIP"] == 0.58
+
+
+# -- downloads ---------------------------------------------------------------------------------------------
+class _RangeHandler(SimpleHTTPRequestHandler):
+    """A static server that honours ``Range: bytes=N-`` (enough to test resuming)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+@pytest.fixture
+def server(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_RangeHandler, directory=str(served)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_download_verifies_records_and_resumes(server, tmp_path):
+    served, url = server
+    payload = bytes(range(256)) * 4000
+    (served / "data.bin").write_bytes(payload)
+    root = tmp_path / "data"
+    remote = downloads.RemoteFile("data.bin", f"{url}/data.bin")
+    root.mkdir()
+    (root / "data.bin.part").write_bytes(payload[:1000])  # an interrupted earlier download
+    path = downloads.fetch(remote, root, progress=False)
+    assert path.read_bytes() == payload
+    assert json.loads((root / "checksums.json").read_text())["data.bin"] == downloads.sha256_of(path)
+    assert downloads.fetch(remote, root, progress=False) == path  # verified against the record, no download
+
+    path.write_bytes(b"tampered")
+    with pytest.raises(downloads.ChecksumError, match="data.bin: sha256"):
+        downloads.fetch(remote, root, progress=False)
+
+    pinned = downloads.RemoteFile("other.bin", f"{url}/data.bin", sha256="0" * 64)
+    with pytest.raises(downloads.ChecksumError):
+        downloads.fetch(pinned, root, progress=False)
+    assert not (root / "other.bin").exists() and not (root / "other.bin.part").exists(), "nothing half-written"
+
+
+def test_archives_are_unpacked_atomically_and_safely(server, tmp_path):
+    served, url = server
+    with zipfile.ZipFile(served / "images.zip", "w") as z:
+        z.writestr("val2017/000000000001.jpg", b"jpeg bytes")
+    root = tmp_path / "data"
+    downloads.fetch(downloads.RemoteFile("images.zip", f"{url}/images.zip", extract="zip"), root, progress=False)
+    assert (root / "val2017" / "000000000001.jpg").read_bytes() == b"jpeg bytes"
+    assert not list(root.glob(".extract-*"))
+    with zipfile.ZipFile(served / "evil.zip", "w") as z:
+        z.writestr("../escape.txt", b"x")
+    with pytest.raises(ValueError, match="refusing to unpack"):
+        downloads.fetch(downloads.RemoteFile("evil.zip", f"{url}/evil.zip", extract="zip"), root, progress=False)
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_manual_datasets_explain_themselves(tmp_path, monkeypatch):
+    monkeypatch.setattr(downloads, "fetch", lambda remote, root, progress=True: root / remote.filename)
+    with pytest.raises(downloads.ManualDownloadRequired, match="flickr30k-images"):
+        downloads.fetch_dataset("flickr30k", tmp_path)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        downloads.fetch_dataset("imagenet", tmp_path)
+    for name, files in downloads.DATASETS.items():
+        for f in files:
+            assert f.url.startswith("https://") or f.url.startswith("http://images.cocodataset.org") or (
+                f.url == downloads.GDRIVE and f.gdrive_id), f"{name}/{f.filename}"
