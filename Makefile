@@ -1,6 +1,7 @@
 # LabCLIP Book: two commands do everything on a fresh machine.
 #   make book   set up .venv, execute every chapter once, build the website into _build/html
 #   make test   set up .venv, then ruff, unit tests, every chapter executed once, strict site build, site checks
+#               (including every page opened in headless chromium, which it installs when missing)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -15,7 +16,7 @@ export LABCLIP_CACHE_DIR ?= $(CURDIR)/.cache/labclip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup lint unit notebooks site check-site book test sync clean
+.PHONY: help setup browser lint unit notebooks site check-site book test sync clean
 
 help:
 	@echo "make book   - set up, execute every chapter, build the site into _build/html"
@@ -30,6 +31,19 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+# The browser test drives Debian's chromium (test tools' own browser downloads do not work here). Installed when
+# missing; LABCLIP_SKIP_BROWSER=1 opts out (the browser test is then skipped and says so).
+browser:
+	@if [ "$${LABCLIP_SKIP_BROWSER:-0}" = 1 ]; then echo "LABCLIP_SKIP_BROWSER=1: no browser test"; \
+	elif [ -n "$${LABCLIP_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else echo "The browser test needs chromium: install it (Debian: apt-get install chromium), set LABCLIP_CHROMIUM," \
+		"or opt out with LABCLIP_SKIP_BROWSER=1"; exit 1; fi
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
@@ -43,7 +57,7 @@ notebooks: setup
 site: notebooks
 	$(PY) tools/book.py build
 
-check-site: site
+check-site: site browser
 	$(PY) -m pytest -m built_site
 
 book: site
