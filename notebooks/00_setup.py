@@ -84,3 +84,24 @@ else:
     plot_run_times(times)
     n = len(times)
     print(f"{n} chapter{'s' * (n != 1)} executed before this one, {times['seconds'].sum():.0f} s of notebook time.")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Run `make book` a second time. Which chapters get faster, and why? (Look in the cache folder printed at the
+#    top of this page.)
+# 2. Open any chapter in Colab from the rocket button, choose a GPU runtime, set `PROFILE = "paper"` and run the
+#    first two cells. Which model does the profile line report, and where would its downloads go?
+# 3. `labclip_utils.benchmarks.downloads.DATASETS` lists every file the paper profile can fetch. Which datasets
+#    come from Google Drive, and which one can only be downloaded by hand?
+#
+# ```{admonition} Solutions
+# :class: dropdown
+# 1. The miniature's weights, the scene embeddings and the offline benchmark files are cached under
+#    `LABCLIP_CACHE_DIR` (`.cache/labclip` with `make`), keyed by everything that determines them. The second run
+#    loads them instead of training and encoding, so the chapters that train (the miniature's) or encode many
+#    scenes get much faster; the build itself stays the same.
+# 2. `ViT-B-32/openai` on `cuda`; downloads go to `~/.cache/labclip` unless `LABCLIP_CACHE_DIR` says otherwise.
+# 3. `[f.filename for f in DATASETS["aro"]]` and `DATASETS["pug_spare"]` use Google Drive (through gdown);
+#    Flickr30k's images need a licence form, so `fetch_dataset("flickr30k", ...)` explains where to get them.
+# ```

@@ -15,11 +15,12 @@
 # %% [markdown]
 # # A world of coloured shapes
 #
-# The paper's synthetic evidence comes from three kinds of scenes. CLEVR scenes are rendered with Blender, and
-# PUG:SPAR and PUG:SPARE scenes with Unreal Engine. Neither renderer runs on a laptop in a minute. This chapter
+# The paper's synthetic evidence {cite}`koishigarina2025labclip` comes from three kinds of scenes. CLEVR scenes
+# {cite}`johnson2017clevr` are rendered with Blender, and PUG:SPAR and PUG:SPARE scenes {cite}`bordes2023pug` with
+# Unreal Engine. Neither renderer runs on a laptop in a minute. This chapter
 # builds small versions of all three that do: scenes of coloured cubes, spheres, cylinders and cones, their
-# captions, their **hard negatives**, and the paper's **compositional split**. Every later chapter in the
-# offline profile uses them.
+# captions, their {term}`hard negatives <hard negative>`, and the paper's {term}`compositional split`. Every later
+# chapter in the offline profile uses them.
 #
 # The same code reads the real datasets' files (CLEVR scene JSON and CSV, PUG:SPAR `labels.csv`, PUG:SPARE's
 # CSV). So in the `paper` profile, a chapter can swap in the real images without changing anything else.

@@ -15,10 +15,10 @@
 # %% [markdown]
 # # A CLIP you can train on a laptop
 #
-# The paper studies CLIP models trained on hundreds of millions of image–text pairs. Their weights cannot be
-# downloaded where this book is built, and a laptop cannot train them. The `offline` profile therefore uses a
-# **miniature CLIP**. It is small enough to train on a CPU in a few minutes, and it is built to behave the way the
-# paper says CLIP behaves:
+# The paper studies CLIP models {cite}`radford2021clip` trained on hundreds of millions of image–text pairs. Their
+# weights cannot be downloaded where this book is built, and a laptop cannot train them. The `offline` profile
+# therefore uses a {term}`miniature CLIP`. It is small enough to train on a CPU in a few minutes, and it is built to
+# behave the way the paper says CLIP behaves:
 #
 # - **Within each modality the binding is there.** A linear probe reads which colour each object has from the
 #   image embedding, and from the caption embedding.

@@ -18,7 +18,8 @@
 # Show CLIP an image of a red cube and a blue sphere, and give it two captions: "a red cube and a blue sphere",
 # and the **attribute-swapped** "a blue cube and a red sphere". The two captions contain exactly the same words,
 # so a model that only checks *which* words appear cannot tell them apart, and picks the right one half of the
-# time. This is the **swap test**, the paper's first diagnosis. This chapter runs it on held-out combinations, runs
+# time. This is the {term}`swap test`, the paper's first diagnosis, and the symptom ARO {cite}`yuksekgonul2023aro`
+# named *bag-of-words* behaviour. This chapter runs it on held-out combinations, runs
 # the paper's retrieval over the whole caption set, looks at the scenes where the model wins and where it fails,
 # and repeats the test on the SPAR-like and SPARE-like worlds.
 
@@ -43,6 +44,7 @@ from labclip_utils.binding import caption_set, caption_set_retrieval, combinatio
 from labclip_utils.diagnostics import evaluation_scenes
 from labclip_utils.models import load_encoder
 from labclip_utils.plots import plot_scores, plot_swap_gallery, set_book_style
+from labclip_utils.publish import publish
 from labclip_utils.store import embed_scenes, embed_texts
 
 set_book_style()
@@ -66,6 +68,7 @@ swap = pd.DataFrame({
            "ties as correct (paper, CLEVR)": swap_accuracy(e.images, e.captions, e.negatives, ties="correct")}
     for name, e in {"held-out combinations": test, "seen combinations": seen}.items()
 })
+publish("swap_clip_heldout_strict", swap.loc["strict", "held-out combinations"])
 swap.round(3)
 
 # %% [markdown]
@@ -127,6 +130,9 @@ for world in ("clevr", "spar", "spare"):
     rows[world] = {"CLIP (miniature) swap test": swap_accuracy(e.images, e.captions, e.negatives),
                    "caption-only model": blind_swap_accuracy(ds.select("train"), ds.select("test"))}
 worlds = pd.DataFrame(rows).T
+for world in ("spar", "spare"):
+    publish(f"swap_clip_{world}", worlds.loc[world, "CLIP (miniature) swap test"])
+    publish(f"blind_{world}", worlds.loc[world, "caption-only model"])
 fig = plot_scores(worlds["CLIP (miniature) swap test"].to_dict(), title="Swap test on held-out combinations")
 worlds.round(3)
 

@@ -17,9 +17,9 @@
 #
 # Chapter 1 found that across modalities the model behaves like a bag of words. Is that because the binding is
 # missing, because neither embedding knows which colour belongs to which shape? The paper answers with
-# **linear probes**. Freeze the encoder, take the embedding of a scene, and train a linear classifier to read off,
-# say, *the colour of the cube*. If a linear probe can do that on held-out combinations, the binding is in the
-# embedding, in a form a linear map can use.
+# linear {term}`probes <probe>`. Freeze the encoder, take the embedding of a scene, and train a linear classifier to
+# read off, say, *the colour of the cube*. If a linear probe can do that on held-out combinations, the binding is in
+# the embedding, in a form a linear map can use.
 #
 # A probe score means little on its own, so every probe in this chapter comes with **controls**:
 #
@@ -48,6 +48,7 @@ from labclip_utils.diagnostics import diagnose, evaluation_scenes, multi_object_
 from labclip_utils.models import load_encoder
 from labclip_utils.models.miniature import random_init_miniature
 from labclip_utils.plots import plot_grouped_bars, set_book_style
+from labclip_utils.publish import publish
 
 set_book_style()
 encoder = load_encoder(profile.model, profile.pretrained)
@@ -65,6 +66,11 @@ scenes = evaluation_scenes(seed=0, image_size=profile.image_size)
 # %%
 diagnosis = diagnose(encoder, scenes, control=control, pixels=True)
 probes = diagnosis.probe_table()
+paper = {"image": ("image probe (per-object colour)", "CLEVR, 2 objects", "CLIP"),
+         "text": ("text probe (per-object colour)", "CLEVR, 2 objects", "CLIP")}
+for key in ("image", "text", "bow", "random_image", "random_text", "pixels"):
+    publish(f"probe_{key}_heldout", diagnosis.numbers[f"{key}_probe_heldout"], paper=paper.get(key))
+publish("probe_chance", diagnosis.numbers["chance"], paper=("probe chance", "CLEVR, 2 objects", "-"))
 fig = plot_grouped_bars(probes, chance=diagnosis.numbers["chance"], title="Per-object colour probes (2 objects)")
 probes.round(3)
 

@@ -16,7 +16,7 @@
 # # Mind the gap
 #
 # CLIP's image and text embeddings do not share their space evenly. They form two clouds, separated by the
-# **modality gap** (Liang et al., 2022) and shaped differently. The paper asks how this geometry relates to
+# {term}`modality gap` {cite}`liang2022gap` and shaped differently. The paper asks how this geometry relates to
 # binding: a caption and its attribute-swapped twin lie so close together that no image can tell them apart,
 # while the two clouds stay apart. This chapter measures the gap and the shapes, and looks at the paper's
 # Figure 5: how close a caption sits to a *permuted* version of itself, before and after LABCLIP.
@@ -50,6 +50,7 @@ from labclip_utils.gap import centroid_gap, effective_dimension, explained_varia
 from labclip_utils.labclip import fit_labclip
 from labclip_utils.models import load_encoder
 from labclip_utils.plots import plot_clouds, plot_histograms, plot_spectra, set_book_style
+from labclip_utils.publish import publish
 from labclip_utils.store import embed_scenes, embed_texts
 
 set_book_style()
@@ -78,6 +79,8 @@ geometry = pd.DataFrame({
                                       "LABCLIP": effective_dimension(A.map_texts(test.captions))},
 })
 fig = plot_clouds(test.images, test.captions)
+publish("gap_clip", geometry.loc["CLIP", "centroid gap (images ↔ captions)"])
+publish("gap_labclip", geometry.loc["LABCLIP", "centroid gap (images ↔ captions)"])
 geometry.round(3)
 
 # %%

@@ -16,8 +16,8 @@
 # # One matrix fixes it: LABCLIP
 #
 # The earlier chapters found the binding *inside* each modality, and saw that the cross-modal alignment does not
-# use it. LABCLIP keeps both encoders frozen and learns one $D \times D$ matrix $A$ that is applied to the text
-# embedding only:
+# use it. {term}`LABCLIP` {cite}`koishigarina2025labclip` keeps both encoders frozen and learns one $D \times D$
+# matrix $A$ that is applied to the text embedding only:
 #
 # $$ s(x, y) = \Big\langle \tfrac{f_{\text{img}}(x)}{\lVert f_{\text{img}}(x) \rVert},\;
 #    \tfrac{A\, f_{\text{txt}}(y)}{\lVert A\, f_{\text{txt}}(y) \rVert} \Big\rangle $$
@@ -95,6 +95,7 @@ fig = plot_labclip_history(fit.history, fit.best_epoch)
 # %%
 from labclip_utils.diagnostics import encoder_swap, swap_table
 from labclip_utils.finetune import finetune_clip
+from labclip_utils.publish import publish_ablation
 
 sb = fit_labclip((train.images, train.captions, train.negatives), (val.images, val.captions, val.negatives),
                  LabclipConfig(loss="sb"), progress=False).model
@@ -104,6 +105,7 @@ if profile.is_offline:  # a few hundred fine-tuning steps are affordable on a CP
     ft, ft_history = finetune_clip(encoder, scenes.pool.select("train"), scenes.pool.select("val").head(400))
     ablation.loc["CLIP-FT"] = encoder_swap(ft, {"seen combinations": scenes.seen, "held-out combinations": test_ds})
 fig = plot_grouped_bars(ablation, chance=0.5, title="Swap test: CLIP, SB, LABCLIP and full fine-tuning")
+publish_ablation(ablation)
 ablation.round(3)
 
 # %% [markdown]

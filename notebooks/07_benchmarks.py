@@ -93,8 +93,10 @@ coverage
 
 # %%
 from labclip_utils.plots import plot_benchmarks
+from labclip_utils.publish import publish_headlines
 
 headline = headline_table(results)
+publish_headlines(headline)
 fig = plot_benchmarks(headline)
 headline.round(3)
 

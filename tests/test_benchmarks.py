@@ -352,3 +352,35 @@ def test_manual_datasets_explain_themselves(tmp_path, monkeypatch):
         for f in files:
             assert f.url.startswith("https://") or f.url.startswith("http://images.cocodataset.org") or (
                 f.url == downloads.GDRIVE and f.gdrive_id), f"{name}/{f.filename}"
+
+
+# -- the playground and published values ------------------------------------------------------------------------
+def test_playground_scores_and_refuses_empty_captions(tiny_encoder):
+    from labclip_utils.playground import Playground
+    from labclip_utils.scenes import make_scenes
+
+    scenes = make_scenes(8, "clevr", 2, seed=3, image_size=32)
+    pg = Playground(tiny_encoder, Labclip(tiny_encoder.embed_dim), scenes)
+    a, b = pg.default_captions(0)
+    assert a == scenes.captions[0] and b == scenes.negatives[0]
+    table = pg.scores(0, a, "a green cone")
+    assert list(table.index) == ["CLIP", "LABCLIP"]
+    margin = table.loc["CLIP", "caption A"] - table.loc["CLIP", "caption B"]
+    assert table.loc["CLIP", "margin (A − B)"] == pytest.approx(margin)
+    assert table.loc["CLIP", "prefers"] == ("A" if margin > 0 else "B" if margin < 0 else "tie")
+    with pytest.raises(ValueError, match="two non-empty captions"):
+        pg.scores(0, a, "  ")
+    assert pg.widget(0).children[1].value == a
+
+
+def test_publish_glues_values_and_the_papers(monkeypatch):
+    from labclip_utils import publish as pub
+
+    glued = {}
+    monkeypatch.setattr(pub, "_glue", lambda key, value: glued.__setitem__(key, value))
+    assert pub.publish("swap_clip", 0.5512, paper=("swap accuracy (test split)", "CLEVR", "CLIP")) == 0.5512
+    assert glued == {"swap_clip": 0.5512, "swap_clip_paper": 0.58}
+    with pytest.raises(KeyError):
+        pub.publish("x", 1.0, paper=("no such metric", "CLEVR", "CLIP"))
+    assert pub.slug("ARO VG-Attribution (macro)") == "aro_vg_attribution_macro"
+    assert pub.slug("COCO text→image R@1") == "coco_text_image_r_1"

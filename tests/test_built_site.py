@@ -99,3 +99,38 @@ def test_setup_chapter_reports_this_runs_times(book_tool):
 def test_source_files_are_not_published():
     assert not list(HTML.rglob("_stage")) and not (HTML / ".venv").exists()
     assert not any(Path(p).suffix == ".py" for p in (HTML / "_sources").rglob("*.py"))
+
+
+_GLUE = re.compile(r"\{glue:text\}`(?P<path>[^:`]+)::(?P<key>[A-Za-z0-9_]+):(?P<fmt>[^`]+)`")
+
+
+def _glued_values(notebook: Path) -> dict[str, str]:
+    """``key → text/plain`` of every value glued in an executed notebook."""
+    import json
+
+    out = {}
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name and "text/plain" in output.get("data", {}):
+                out[name] = output["data"]["text/plain"]
+    return out
+
+
+@pytest.mark.parametrize("doc", ["book/results", "book/intro"])
+def test_pasted_numbers_come_from_the_executed_chapters(doc):
+    """Every number on the results and landing pages is pasted from a chapter's glue output (never typed), and the
+    rendered page shows exactly the value that the executed chapter computed."""
+    source = (ROOT / f"{doc}.md").read_text()
+    refs = list(_GLUE.finditer(source))
+    assert len(refs) >= (30 if doc == "book/results" else 4), f"{doc}: expected pasted values"
+    outside = _GLUE.sub("", source)
+    typed = re.findall(r"(?<![\w.$])0\.\d+|\b\d+\.\d{2,}", outside)
+    assert not typed, f"{doc}: numbers typed into the page instead of pasted: {typed}"
+    text, _ = _page(doc)
+    stage = ROOT / "_stage" / Path(doc).parent
+    for ref in refs:
+        glued = _glued_values((stage / ref["path"]).resolve())
+        assert ref["key"] in glued, f"{doc}: {ref['path']} did not glue {ref['key']}"
+        value = format(float(glued[ref["key"]]), ref["fmt"])
+        assert value in text, f"{doc}: {ref['key']} should read {value} (from {ref['path']})"
