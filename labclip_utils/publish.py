@@ -1,13 +1,17 @@
 """Hand numbers and figures from an executed chapter to other pages of the website (MyST-NB ``glue``).
 
-The landing page and the results page paste these values with ``{glue:text}`` and ``{glue}`` roles, so they are
-never retyped: change a chapter's computation and the pages change with it. Outside a Jupyter Book build (Colab,
-a plain script) ``myst_nb`` may be missing; then nothing is published and the chapter runs the same.
+The landing page and the results page paste these values with ``{glue:text}`` roles, so they are never retyped:
+change a chapter's computation and the pages change with it. Outside a Jupyter Book build (Colab, a plain script)
+``myst_nb`` may be missing; then nothing is published and the chapter runs the same.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
+
+FIGURES_ENV = "LABCLIP_FIGURES_DIR"
 
 
 def _glue(key: str, value: Any) -> None:
@@ -34,10 +38,25 @@ def publish(key: str, value: float, *, paper: tuple[str, str, str] | None = None
     return value
 
 
-def publish_figure(key: str, figure: Any) -> Any:
-    """Glue a matplotlib figure under ``key`` (it still shows in the chapter where it was drawn)."""
-    _glue(key, figure)
-    return figure
+def publish_figure(key: str, figure: Any) -> Path | None:
+    """Save a matplotlib figure as ``<key>.png`` for a book page to show (``$LABCLIP_FIGURES_DIR``, which the book's
+    runner sets to the staged ``book/figures``); elsewhere (Colab, scripts) nothing is written.
+
+    A file rather than glue: MyST-NB pastes text across pages, but an image glued in one notebook and pasted in
+    another page is not copied into the website. The write is atomic, so a page never shows half a file.
+    """
+    folder = os.environ.get(FIGURES_ENV)
+    if not folder:
+        return None
+    path = Path(folder) / f"{key}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    try:
+        figure.savefig(tmp, dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def slug(label: str) -> str:

@@ -384,3 +384,19 @@ def test_publish_glues_values_and_the_papers(monkeypatch):
         pub.publish("x", 1.0, paper=("no such metric", "CLEVR", "CLIP"))
     assert pub.slug("ARO VG-Attribution (macro)") == "aro_vg_attribution_macro"
     assert pub.slug("COCO text→image R@1") == "coco_text_image_r_1"
+
+
+def test_publish_figure_writes_only_for_the_book(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from labclip_utils import publish as pub
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    monkeypatch.delenv(pub.FIGURES_ENV, raising=False)
+    assert pub.publish_figure("landing", fig) is None
+    monkeypatch.setenv(pub.FIGURES_ENV, str(tmp_path / "figures"))
+    path = pub.publish_figure("landing", fig)
+    assert path == tmp_path / "figures" / "landing.png" and path.read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in path.parent.iterdir()] == ["landing.png"]
+    plt.close(fig)

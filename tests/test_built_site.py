@@ -111,9 +111,10 @@ def _glued_values(notebook: Path) -> dict[str, str]:
     out = {}
     for cell in json.loads(notebook.read_text())["cells"]:
         for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name and "text/plain" in output.get("data", {}):
-                out[name] = output["data"]["text/plain"]
+            meta = output.get("metadata", {}).get("scrapbook", {})
+            text = output.get("data", {}).get(meta.get("mime_prefix", "") + "text/plain")
+            if meta.get("name") and text is not None:
+                out[meta["name"]] = "".join(text)
     return out
 
 

@@ -142,6 +142,8 @@ def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir:
     env.setdefault("LABCLIP_PROFILE", "offline")
     env.setdefault("TQDM_DISABLE", "1")  # progress bars help readers in Jupyter; on the website they are noise
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # Figures that book pages (the landing page) show are written here by the chapters that draw them.
+    env.setdefault("LABCLIP_FIGURES_DIR", str(directory.parent / "book" / "figures"))
     profile = env["LABCLIP_PROFILE"]
     if profile in PREPARE and directory == STAGE / "notebooks":
         print(f"+ preparing shared artefacts for the {profile!r} profile", flush=True)

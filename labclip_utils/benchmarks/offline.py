@@ -41,8 +41,6 @@ from labclip_utils.scenes.negatives import (
 )
 
 OFFLINE_VERSION = "2"
-#: Benchmarks whose offline captions use words outside the miniature's vocabulary (code path only).
-NEEDS_OPEN_VOCABULARY = frozenset({"vg_relation", "sugarcrepe_replace_rel"})
 
 
 @dataclass(frozen=True)
