@@ -342,6 +342,24 @@ def test_archives_are_unpacked_atomically_and_safely(server, tmp_path):
     assert not (tmp_path / "escape.txt").exists()
 
 
+def test_download_generates_clevr_and_the_suite_reports_manual_data(tmp_path, monkeypatch, tiny_encoder):
+    import labclip_utils.benchmarks as bench
+
+    monkeypatch.setattr(bench, "CLEVR_GENERATED", 80)
+    task = load_benchmark("clevr", tmp_path / "data", download=True)
+    assert len(task) > 0 and (tmp_path / "data" / "clevr" / "labclip.json").is_file()
+
+    def manual(name, root, progress=True):
+        raise downloads.ManualDownloadRequired("request the images by hand")
+
+    monkeypatch.setattr(bench, "fetch_dataset", manual)
+    results, coverage = run_suite(tiny_encoder, {"CLIP": None}, tmp_path / "data", names=["clevr", "flickr30k_order"],
+                                  download=True, store=EmbeddingStore(root=tmp_path / "emb"), progress=False)
+    assert coverage.loc["flickr30k_order", "items run"] == 0
+    assert "by hand" in coverage.loc["flickr30k_order", "note"]
+    assert set(results.benchmark) == {"clevr"}
+
+
 def test_manual_datasets_explain_themselves(tmp_path, monkeypatch):
     monkeypatch.setattr(downloads, "fetch", lambda remote, root, progress=True: root / remote.filename)
     with pytest.raises(downloads.ManualDownloadRequired, match="flickr30k-images"):

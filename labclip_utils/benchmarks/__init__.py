@@ -59,6 +59,11 @@ def register_benchmark(spec: BenchmarkSpec) -> None:
     BENCHMARKS[spec.name] = spec
 
 
+#: How many 2-object scenes ``load_benchmark("clevr", download=True)`` generates (about 10% are held-out test
+#: combinations, the swap test's items).
+CLEVR_GENERATED = 10_000
+
+
 def default_tagger(profile_name: str) -> Tagger:
     """spaCy in the paper profile (as ARO and LABCLIP); the scene lexicon offline."""
     return SpacyTagger() if profile_name == "paper" else scene_tagger()
@@ -68,8 +73,9 @@ def load_benchmark(name: str, data_root: str | Path | None = None, *, tagger: Ta
                    download: bool = False, progress: bool = True) -> Task:
     """Load benchmark ``name`` from ``data_root/<dataset>`` (default: the profile's data folder).
 
-    With ``download=True`` the dataset is first fetched from its official source (paper profile only; large).
-    The ``clevr`` set is never downloaded: generate it with :func:`labclip_utils.scenes.save_scenes`.
+    With ``download=True`` the dataset is first fetched from its official source (paper profile only; large);
+    the ``clevr`` set is generated instead (the authors' Blender renders are not published), at the profile's
+    image size.
     """
     from labclip_utils.profile import current_profile
 
@@ -81,6 +87,10 @@ def load_benchmark(name: str, data_root: str | Path | None = None, *, tagger: Ta
     folder = root / spec.dataset
     if download and spec.dataset in DATASETS:
         fetch_dataset(spec.dataset, folder, progress=progress)
+    elif download and spec.dataset == "clevr" and not folder.exists():
+        from labclip_utils.benchmarks.offline import write_binding
+
+        write_binding(folder, "clevr", CLEVR_GENERATED, seed=60_000, image_size=profile.image_size)
     if not folder.exists():
         hint = "pass download=True" if spec.dataset in DATASETS else "generate it first"
         raise FileNotFoundError(f"{folder}: no {spec.title} data here ({hint})")

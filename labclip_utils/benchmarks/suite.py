@@ -13,7 +13,14 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from labclip_utils.benchmarks import BENCHMARKS, ChoiceTask, Task, default_tagger, load_benchmark
+from labclip_utils.benchmarks import (
+    BENCHMARKS,
+    ChoiceTask,
+    ManualDownloadRequired,
+    Task,
+    default_tagger,
+    load_benchmark,
+)
 from labclip_utils.benchmarks.runner import evaluate
 from labclip_utils.labclip import Labclip
 from labclip_utils.models.encoder import Encoder
@@ -57,9 +64,14 @@ def run_suite(encoder: Encoder, maps: Mapping[str, Labclip | None], data_root: s
     tagger = default_tagger(profile_name)
     results, coverage = [], []
     for name in tqdm(list(names or BENCHMARKS), desc="benchmarks", disable=not progress):
-        task = load_benchmark(name, data_root, tagger=tagger, download=download, progress=progress)
+        row = {"benchmark": name, "title": BENCHMARKS[name].title, "left out (vocabulary)": 0, "note": ""}
+        try:
+            task = load_benchmark(name, data_root, tagger=tagger, download=download, progress=progress)
+        except ManualDownloadRequired as err:  # e.g. Flickr30k's licence: say so and run the others
+            coverage.append({**row, "items run": 0, "images": 0, "note": str(err)})
+            continue
         task, dropped = restrict_to_vocabulary(encoder, task)
-        row = {"benchmark": name, "title": BENCHMARKS[name].title, "left out (vocabulary)": dropped}
+        row["left out (vocabulary)"] = dropped
         if task is None:
             coverage.append({**row, "items run": 0, "images": 0})
             continue
