@@ -93,34 +93,22 @@ def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = 
     config = labclip or LabclipConfig()
     pool = embed_scenes(encoder, scenes.pool, store=store, progress=progress)
     seen = embed_scenes(encoder, scenes.seen, store=store, progress=progress)
-    key = {"version": "1", "encoder": encoder.id, "control": control.id if control else None,
+    key = {"version": "2", "encoder": encoder.id, "control": control.id if control else None,
            "pool": scenes.pool.fingerprint(), "seen": scenes.seen.fingerprint(), "n_probe": n_probe,
            "pixels": pixels, "labclip": asdict(config)}
+    fit = fit_scene_labclip(encoder, scenes, config, store=store, progress=progress)
 
     def compute() -> dict[str, torch.Tensor]:
-        out, fit = _diagnosis(encoder, scenes, pool, seen, control, store, config, n_probe, pixels, progress)
-        tensors = {f"number.{k}": torch.tensor(v, dtype=torch.float64) for k, v in out.items()}
-        tensors |= {f"history.{c}": torch.tensor(fit.history[c].astype(float).to_numpy()) for c in fit.history}
-        tensors |= {"history.epoch": torch.tensor(fit.history.index.to_numpy()), "A.weight": fit.model.A.detach(),
-                    "A.t": fit.model.t.detach(), "best_epoch": torch.tensor(fit.best_epoch),
-                    "seconds": torch.tensor(fit.seconds)}
-        return tensors
+        out = _diagnosis(encoder, scenes, pool, seen, control, store, fit.model, n_probe, pixels, progress)
+        return {f"number.{k}": torch.tensor(v, dtype=torch.float64) for k, v in out.items()}
 
     tensors, _ = cached_tensors(store.root, "diagnoses", key, compute)
     numbers = {k.removeprefix("number."): v.item() for k, v in tensors.items() if k.startswith("number.")}
-    model = Labclip(tensors["A.weight"].shape[0])
-    with torch.no_grad():
-        model.linear.weight.copy_(tensors["A.weight"])
-        model.t.copy_(tensors["A.t"])
-    history = pd.DataFrame({k.removeprefix("history."): v.numpy() for k, v in tensors.items()
-                            if k.startswith("history.") and k != "history.epoch"},
-                           index=pd.Index(tensors["history.epoch"].numpy(), name="epoch"))
-    fit = FitResult(model.eval(), history, int(tensors["best_epoch"]), config, float(tensors["seconds"]))
     return Diagnosis(numbers, fit, {"pool": pool, "seen": seen})
 
 
-def _diagnosis(encoder, scenes, pool, seen, control, store, config, n_probe, pixels, progress):
-    tr, va, te = (pool.select(s) for s in ("train", "val", "test"))
+def _diagnosis(encoder, scenes, pool, seen, control, store, A, n_probe, pixels, progress):
+    tr, te = pool.select("train"), pool.select("test")
     tr_ds, te_ds = scenes.pool.select("train"), scenes.pool.select("test")
     probe_ds = tr_ds.head(n_probe)
     k = len(probe_ds)
@@ -145,9 +133,6 @@ def _diagnosis(encoder, scenes, pool, seen, control, store, config, n_probe, pix
         probe("random_image", c_pool.images[:k], c_seen.images, c_test.images)
         probe("random_text", c_pool.captions[:k], c_seen.captions, c_test.captions)
 
-    fit = fit_labclip((tr.images, tr.captions, tr.negatives), (va.images, va.captions, va.negatives), config,
-                      progress=progress)
-    A = fit.model
     for name, e in sets.items():
         pos, neg = A.map_texts(e.captions), A.map_texts(e.negatives)
         out[f"swap_after_A_{name}"] = swap_accuracy(e.images, pos, neg)
@@ -155,7 +140,7 @@ def _diagnosis(encoder, scenes, pool, seen, control, store, config, n_probe, pix
             e.images, pos, _same_scene(scenes, name))
         out[f"i2t_R@1_{name}"], out[f"i2t_R@1_after_A_{name}"] = before["i2t_R@1"], after["i2t_R@1"]
         out[f"gap_{name}"], out[f"gap_after_A_{name}"] = centroid_gap(e.images, e.captions), centroid_gap(e.images, pos)
-    return out, fit
+    return out
 
 
 def _same_scene(scenes: EvalScenes, name: str) -> torch.Tensor:
@@ -218,9 +203,31 @@ def multi_object_curve(encoder: Encoder, control: Encoder | None = None, counts:
 
 def fit_scene_labclip(encoder: Encoder, scenes: EvalScenes, config: LabclipConfig | None = None,
                       store: EmbeddingStore | None = None, progress: bool = True) -> FitResult:
-    """LABCLIP's A fitted on the evaluation scenes' training combinations, selected on validation ones (the recipe
-    of the chapter "One matrix fixes it"); embeddings come from the cache, so this takes seconds."""
+    """LABCLIP's A fitted on the evaluation scenes' training combinations and selected on validation ones.
+
+    Cached like embeddings (key: encoder, scenes, training settings), so the diagnosis and every chapter that
+    needs this A share one fit.
+    """
+    store = store or EmbeddingStore()
+    config = config or LabclipConfig()
     pool = embed_scenes(encoder, scenes.pool, store=store, progress=progress)
-    train, val = pool.select("train"), pool.select("val")
-    return fit_labclip((train.images, train.captions, train.negatives), (val.images, val.captions, val.negatives),
-                       config or LabclipConfig(), progress=progress)
+    key = {"version": "1", "encoder": encoder.id, "pool": scenes.pool.fingerprint(), "labclip": asdict(config)}
+
+    def compute() -> dict[str, torch.Tensor]:
+        train, val = pool.select("train"), pool.select("val")
+        fit = fit_labclip((train.images, train.captions, train.negatives),
+                          (val.images, val.captions, val.negatives), config, progress=progress)
+        tensors = {f"history.{c}": torch.tensor(fit.history[c].astype(float).to_numpy()) for c in fit.history}
+        return tensors | {"history.epoch": torch.tensor(fit.history.index.to_numpy()), "A.weight": fit.model.A.detach(),
+                          "A.t": fit.model.t.detach(), "best_epoch": torch.tensor(fit.best_epoch),
+                          "seconds": torch.tensor(fit.seconds)}
+
+    tensors, _ = cached_tensors(store.root, "labclip_fits", key, compute)
+    model = Labclip(tensors["A.weight"].shape[0])
+    with torch.no_grad():
+        model.linear.weight.copy_(tensors["A.weight"])
+        model.t.copy_(tensors["A.t"])
+    history = pd.DataFrame({k.removeprefix("history."): v.numpy() for k, v in tensors.items()
+                            if k.startswith("history.") and k != "history.epoch"},
+                           index=pd.Index(tensors["history.epoch"].numpy(), name="epoch"))
+    return FitResult(model.eval(), history, int(tensors["best_epoch"]), config, float(tensors["seconds"]))

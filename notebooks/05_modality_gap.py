@@ -45,9 +45,8 @@ profile = use_profile(PROFILE)
 # %%
 import pandas as pd
 
-from labclip_utils.diagnostics import evaluation_scenes
+from labclip_utils.diagnostics import evaluation_scenes, fit_scene_labclip
 from labclip_utils.gap import centroid_gap, effective_dimension, explained_variance, pair_cosines, random_pair_cosines
-from labclip_utils.labclip import fit_labclip
 from labclip_utils.models import load_encoder
 from labclip_utils.plots import plot_clouds, plot_histograms, plot_spectra, set_book_style
 from labclip_utils.publish import publish
@@ -57,9 +56,8 @@ set_book_style()
 encoder = load_encoder(profile.model, profile.pretrained)
 scenes = evaluation_scenes(seed=0, image_size=profile.image_size)
 pool = embed_scenes(encoder, scenes.pool)
-train, val, test = (pool.select(s) for s in ("train", "val", "test"))
-A = fit_labclip((train.images, train.captions, train.negatives), (val.images, val.captions, val.negatives),
-                progress=False).model
+train, test = pool.select("train"), pool.select("test")
+A = fit_scene_labclip(encoder, scenes, progress=False).model  # the A of chapter "One matrix fixes it" (cached)
 print(f"held-out test scenes: {len(test)}; LABCLIP fitted on {len(train)} training scenes")
 
 # %% [markdown]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from labclip_utils.diagnostics import diagnose, evaluation_scenes, same_combination, swap_table
+from labclip_utils.diagnostics import diagnose, evaluation_scenes, fit_scene_labclip, same_combination, swap_table
 from labclip_utils.labclip import LabclipConfig
 from labclip_utils.store import EmbeddingStore
 
@@ -26,6 +26,10 @@ def test_diagnosis_numbers_tables_and_cache(tiny_encoder, tmp_path):
     assert again.numbers == first.numbers
     assert torch.equal(again.labclip.model.A, first.labclip.model.A)
     assert again.labclip.best_epoch == first.labclip.best_epoch
+    # the diagnosis's A is the shared, cached scene fit: chapters asking for it get the same matrix, fitted once
+    shared = fit_scene_labclip(tiny_encoder, scenes, LabclipConfig(epochs=3), store=store, progress=False)
+    assert torch.equal(shared.model.A, first.labclip.model.A)
+    assert len(list((tmp_path / "labclip_fits").glob("*.safetensors"))) == 1
     table = swap_table({"seen": again.embeddings["seen"]}, {"CLIP": None, "LABCLIP": again.labclip.model})
     assert table.loc["CLIP", "seen"] == first.numbers["swap_seen"]
     assert abs(table.loc["LABCLIP", "seen"] - first.numbers["swap_after_A_seen"]) < 1e-9
