@@ -304,7 +304,7 @@ def server(tmp_path):
     httpd.shutdown()
 
 
-def test_download_verifies_records_and_resumes(server, tmp_path):
+def test_download_verifies_records_and_resumes(server, tmp_path, monkeypatch):
     served, url = server
     payload = bytes(range(256)) * 4000
     (served / "data.bin").write_bytes(payload)
@@ -315,7 +315,11 @@ def test_download_verifies_records_and_resumes(server, tmp_path):
     path = downloads.fetch(remote, root, progress=False)
     assert path.read_bytes() == payload
     assert json.loads((root / "checksums.json").read_text())["data.bin"] == downloads.sha256_of(path)
+    hashed = []
+    real_sha = downloads.sha256_of
+    monkeypatch.setattr(downloads, "sha256_of", lambda p, *a: hashed.append(p) or real_sha(p, *a))
     assert downloads.fetch(remote, root, progress=False) == path  # verified against the record, no download
+    assert hashed == [], "an unchanged, already verified file is not hashed again"
 
     path.write_bytes(b"tampered")
     with pytest.raises(downloads.ChecksumError, match="data.bin: sha256"):

@@ -114,16 +114,28 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def _recorded(root: Path) -> dict[str, str]:
-    path = root / "checksums.json"
+def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _update_json(path: Path, entries: dict) -> None:
+    """Merge ``entries`` into a small JSON file, atomically."""
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(_read_json(path) | entries, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _recorded(root: Path) -> dict[str, str]:
+    return _read_json(root / "checksums.json")
+
+
 def _record(root: Path, filename: str, digest: str) -> None:
-    known = _recorded(root) | {filename: digest}
-    tmp = root / f"checksums.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(known, indent=1, sort_keys=True))
-    os.replace(tmp, root / "checksums.json")
+    _update_json(root / "checksums.json", {filename: digest})
+
+
+def _stamp(path: Path, digest: str) -> list:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns, digest]
 
 
 def verify(path: Path, expected: str | None, root: Path, filename: str) -> str:
@@ -135,6 +147,18 @@ def verify(path: Path, expected: str | None, root: Path, filename: str) -> str:
         print(f"recorded sha256 of {filename}: {digest} (pin it in labclip_utils/benchmarks/downloads.py)")
     elif digest != wanted:
         raise ChecksumError(f"{path}: sha256 is {digest}, expected {wanted}; delete the file to download it again")
+    return digest
+
+
+def verify_cached(path: Path, expected: str | None, root: Path, filename: str) -> str:
+    """:func:`verify`, without re-hashing a file (gigabytes for COCO) whose size and modification time are those
+    it had when it last passed (kept in ``<root>/.verified.json``)."""
+    wanted = expected or _recorded(root).get(filename)
+    stamps = root / ".verified.json"
+    if wanted is not None and _read_json(stamps).get(filename) == _stamp(path, wanted):
+        return wanted
+    digest = verify(path, expected, root, filename)
+    _update_json(stamps, {filename: _stamp(path, digest)})
     return digest
 
 
@@ -209,7 +233,7 @@ def fetch(remote: RemoteFile, root: Path, progress: bool = True) -> Path:
     done = root / f".{remote.filename}.extracted"
     with FileLock(str(dest) + ".lock"):
         if dest.is_file() and (remote.extract is None or done.exists()):
-            verify(dest, remote.sha256, root, remote.filename)
+            verify_cached(dest, remote.sha256, root, remote.filename)
             return dest
         if not dest.is_file():
             if remote.url == GDRIVE:
@@ -218,11 +242,12 @@ def fetch(remote: RemoteFile, root: Path, progress: bool = True) -> Path:
                 http_download(remote.url, dest, progress)
             part = dest.with_name(dest.name + ".part")
             try:
-                verify(part, remote.sha256, root, remote.filename)
+                digest = verify(part, remote.sha256, root, remote.filename)
             except ChecksumError:
                 part.unlink(missing_ok=True)
                 raise
-            os.replace(part, dest)
+            os.replace(part, dest)  # keeps size and mtime, so the stamp below describes dest
+            _update_json(root / ".verified.json", {remote.filename: _stamp(dest, digest)})
         if remote.extract:
             extract(dest, root, remote.extract)
             done.touch()
