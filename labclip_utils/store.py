@@ -1,11 +1,18 @@
-"""The embedding store: encode a dataset once per (encoder, preprocessing, content, split), then reuse it.
+"""The embedding store: every image and caption is encoded once per (encoder, its code, preprocessing, content).
 
->>> emb = embed_scenes(encoder, dataset, split="test")     # encodes on the first call
->>> emb = embed_scenes(encoder, dataset, split="test")     # reads the cache: zero encoder passes
+One function, :func:`encode`, serves everything that needs embeddings: benchmark tasks, scene datasets and plain
+caption lists. Its key is built from content, never from names: the encoder's id (name, weights tag, a hash of the
+weights) and :func:`~labclip_utils.cache.code_digest` of its forward code, the preprocessing, each image's
+signature (a file's path, size and modification time; a generated scene's record and the renderer's code) and the
+captions themselves.
+
+>>> emb = embed_scenes(encoder, dataset)      # encodes on the first call
+>>> emb = embed_scenes(encoder, dataset)      # reads the cache: zero encoder passes
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -16,9 +23,9 @@ import torch
 from labclip_utils.cache import cached_tensors
 from labclip_utils.models.encoder import Encoder
 from labclip_utils.profile import current_profile
-from labclip_utils.scenes.dataset import SceneDataset
+from labclip_utils.progress import tqdm
+from labclip_utils.tasks import ImageSource, digest, images_signature, scene_request, unique_images
 
-STORE_VERSION = "1"
 Dtype = Literal["float32", "float16"]
 
 
@@ -33,6 +40,81 @@ class EmbeddingStore:
         if self.dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {self.dtype!r}")
         self.root = Path(self.root) if self.root is not None else current_profile().cache_dir / "embeddings"
+
+
+@dataclass
+class Embeddings:
+    """Unit-norm embeddings of the unique images and unique texts of a request (look rows up with
+    :meth:`image_rows` and :meth:`text`), with the texts' norms before normalisation (the paper's CLEVR baseline
+    scores un-normalised text)."""
+
+    images: torch.Tensor
+    texts: torch.Tensor
+    text_norms: torch.Tensor
+    text_row: dict[str, int]
+    encoder_id: str
+    from_cache: bool
+    image_row: dict[ImageSource, int]
+
+    def image_rows(self, refs: Sequence[ImageSource]) -> torch.Tensor:
+        """The embeddings of ``refs`` (each must be one of the encoded images)."""
+        try:
+            return self.images[torch.tensor([self.image_row[r] for r in refs], dtype=torch.long)]
+        except KeyError as err:
+            raise KeyError(f"image {err.args[0]!r} was not encoded") from None
+
+    def text(self, captions: Sequence[str]) -> torch.Tensor:
+        """The embeddings of ``captions`` (each must be one of the encoded texts)."""
+        missing = [c for c in captions if c not in self.text_row]
+        if missing:
+            raise KeyError(f"{len(missing)} caption(s) were not encoded, e.g. {missing[0]!r}")
+        return self.texts[torch.tensor([self.text_row[c] for c in captions], dtype=torch.long)]
+
+
+def encode_images(encoder: Encoder, refs: Sequence[ImageSource], chunk: int = 256, progress: bool = True,
+                  desc: str = "encoding images") -> torch.Tensor:
+    """Load and encode images chunk by chunk, so memory stays bounded on 5,000-image sets."""
+    out = [torch.empty(0, encoder.embed_dim)]
+    for start in tqdm(range(0, len(refs), chunk), desc=desc, disable=not progress, leave=False):
+        images = [r.load() for r in refs[start : start + chunk]]
+        out.append(encoder.encode_images(images, progress=False))
+    return torch.cat(out)
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("expected a list of captions, got one string (wrap it in a list)")
+    texts = list(texts)
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise ValueError(f"caption {bad[0]} is {texts[bad[0]]!r}: every caption must be a non-empty string")
+    return texts
+
+
+def encode(encoder: Encoder, images: Sequence[ImageSource], texts: Sequence[str], *,
+           store: EmbeddingStore | None = None, progress: bool = True) -> Embeddings:
+    """Every unique image and text of the request, encoded once per (encoder, code, preprocessing, content)."""
+    store = store or EmbeddingStore()
+    unique, _ = unique_images(images)
+    texts = list(dict.fromkeys(_check_texts(texts)))
+    key = {"encoder": encoder.id, "code": encoder.code_id, "preprocess": encoder.preprocess_id,
+           "images": images_signature(unique), "texts": digest(texts), "n": [len(unique), len(texts)],
+           "dtype": store.dtype}
+    dtype = getattr(torch, store.dtype)
+
+    def compute() -> dict[str, torch.Tensor]:
+        raw = encoder.encode_texts(texts, progress=progress, normalize=False) if texts else torch.empty(
+            0, encoder.embed_dim)
+        norms = raw.norm(dim=-1)
+        return {"images": encode_images(encoder, unique, progress=progress).to(dtype),
+                "texts": torch.nn.functional.normalize(raw, dim=-1).to(dtype), "text_norms": norms}
+
+    tensors, hit = cached_tensors(store.root, "embeddings", key, compute)
+    return Embeddings(tensors["images"].float(), tensors["texts"].float(), tensors["text_norms"].float(),
+                      {t: i for i, t in enumerate(texts)}, encoder.id, hit, {r: i for i, r in enumerate(unique)})
+
+
+SPLIT_NAMES = ("train", "val", "test")
 
 
 @dataclass
@@ -54,63 +136,37 @@ class SceneEmbeddings:
         return self.images.shape[0]
 
     def select(self, split: str) -> SceneEmbeddings:
-        """Rows of one split."""
+        """Rows of one split (``"train"``, ``"val"`` or ``"test"``)."""
+        if split not in SPLIT_NAMES:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLIT_NAMES}")
         mask = torch.as_tensor(self.split == split)
         return SceneEmbeddings(self.images[mask], self.captions[mask], self.negatives[mask],
                                self.has_negative[mask], self.split[mask.numpy()], self.encoder_id, self.from_cache)
 
+    def triplet(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(images, captions, negatives)``, what LABCLIP is fitted on."""
+        return self.images, self.captions, self.negatives
 
-def embed_scenes(
-    encoder: Encoder,
-    dataset: SceneDataset,
-    split: str | None = None,
-    *,
-    store: EmbeddingStore | None = None,
-    batch_size: int = 128,
-    progress: bool = True,
-) -> SceneEmbeddings:
-    """Image, caption and hard-negative embeddings of ``dataset`` (one split or all), through the cache.
 
-    The key covers the encoder's id (name, weights tag, weights hash), its preprocessing, the dataset's content
-    hash, the split and the stored precision: change any of them and the cache misses.
-    """
-    store = store or EmbeddingStore()
+def embed_scenes(encoder: Encoder, dataset, split: str | None = None, *, store: EmbeddingStore | None = None,
+                 progress: bool = True) -> SceneEmbeddings:
+    """Image, caption and hard-negative embeddings of ``dataset`` (one split or all), through the store."""
     data = dataset.select(split) if split else dataset
-    key = {
-        "version": STORE_VERSION, "encoder": encoder.id, "preprocess": encoder.preprocess_id,
-        "dataset": dataset.fingerprint(), "split": split or "all", "dtype": store.dtype, "n": len(data),
-    }
-
-    def compute() -> dict[str, torch.Tensor]:
-        images = encoder.encode_images(data.images(progress=progress), batch_size=batch_size, progress=progress)
-        has_neg = torch.tensor([n is not None for n in data.negatives])
-        texts = list(data.captions) + [n for n in data.negatives if n is not None]
-        encoded = encoder.encode_texts(texts, batch_size=2 * batch_size, progress=progress)
-        negatives = torch.full_like(images, float("nan"))
-        negatives[has_neg] = encoded[len(data) :]
-        dtype = getattr(torch, store.dtype)
-        return {"images": images.to(dtype), "captions": encoded[: len(data)].to(dtype),
-                "negatives": negatives.to(dtype), "has_negative": has_neg}
-
-    tensors, hit = cached_tensors(store.root, "scenes", key, compute)
-    return SceneEmbeddings(
-        images=tensors["images"].float(), captions=tensors["captions"].float(),
-        negatives=tensors["negatives"].float(), has_negative=tensors["has_negative"].bool(),
-        split=np.asarray(data.split), encoder_id=encoder.id, from_cache=hit,
-    )
+    if len(data) == 0:
+        raise ValueError(f"{dataset.name}: split {split!r} has no scenes")
+    refs, texts = scene_request(data)
+    emb = encode(encoder, refs, texts, store=store, progress=progress)
+    images = emb.image_rows(refs)
+    captions = emb.text(data.captions)
+    has_neg = torch.tensor([n is not None for n in data.negatives])
+    negatives = torch.full_like(captions, float("nan"))
+    if has_neg.any():
+        negatives[has_neg] = emb.text([n for n in data.negatives if n is not None])
+    return SceneEmbeddings(images, captions, negatives, has_neg, np.asarray(data.split), encoder.id, emb.from_cache)
 
 
-def embed_texts(
-    encoder: Encoder, texts: list[str], *, store: EmbeddingStore | None = None, progress: bool = True
-) -> torch.Tensor:
-    """Embeddings of a list of captions, cached by the encoder id and the texts themselves."""
-    import hashlib
-
-    store = store or EmbeddingStore()
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:24]
-    key = {"version": STORE_VERSION, "encoder": encoder.id, "texts": digest, "n": len(texts), "dtype": store.dtype}
-    dtype = getattr(torch, store.dtype)
-    tensors, _ = cached_tensors(
-        store.root, "texts", key, lambda: {"texts": encoder.encode_texts(texts, progress=progress).to(dtype)}
-    )
-    return tensors["texts"].float()
+def embed_texts(encoder: Encoder, texts: Sequence[str], *, store: EmbeddingStore | None = None,
+                progress: bool = True) -> torch.Tensor:
+    """Embeddings of a list of captions (row ``i`` for ``texts[i]``), through the store."""
+    texts = _check_texts(texts)
+    return encode(encoder, [], texts, store=store, progress=progress).text(texts)
