@@ -5,14 +5,18 @@ The loss follows the paper's code (``constrastive_loss_with_negatives``): for a 
 ``[A·positives; A·negatives]`` (2B rows, each re-normalised); image→text cross-entropy runs over all 2B texts,
 text→image over the B positives only; the two are averaged. ``loss="sb"`` is the paper's SB ablation: the plain
 symmetric CLIP loss over the B positives, no negatives.
+
+Names: :class:`LabclipMap` is the fitted map (``labclip_map.A`` is the matrix, ``labclip_map.logit_scale`` the
+temperature); :class:`LabclipConfig` is how it is trained; :class:`FitResult` is what training returns.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,14 +26,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
-from tqdm.auto import tqdm
 
-from labclip_utils.binding import swap_accuracy
+from labclip_utils.metrics import swap_accuracy
+from labclip_utils.progress import tqdm
 
 Loss = Literal["hnb", "sb"]
+Triplet = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class Labclip(nn.Module):
+class LabclipMap(nn.Module):
     """``text ↦ normalize(A · text)`` plus the logit scale ``exp(t)``; images are never transformed."""
 
     def __init__(self, dim: int, init_logit_scale: float = 1.0) -> None:
@@ -44,6 +49,10 @@ class Labclip(nn.Module):
         return self.linear.weight
 
     @property
+    def dim(self) -> int:
+        return self.linear.weight.shape[0]
+
+    @property
     def logit_scale(self) -> torch.Tensor:
         return self.t.exp()
 
@@ -52,7 +61,9 @@ class Labclip(nn.Module):
 
     @torch.no_grad()
     def map_texts(self, texts: torch.Tensor) -> torch.Tensor:
-        """Apply A to (already normalised) text embeddings; NaN rows stay NaN."""
+        """Apply A to text embeddings (any norm: A is re-normalised after); NaN rows stay NaN."""
+        if texts.ndim != 2 or texts.shape[1] != self.dim:
+            raise ValueError(f"A is {self.dim}×{self.dim} but the text embeddings are {tuple(texts.shape)}")
         return self(texts.to(self.A.dtype))
 
 
@@ -74,8 +85,13 @@ def symmetric_loss(images: torch.Tensor, positives: torch.Tensor, logit_scale: t
 
 @dataclass(frozen=True)
 class LabclipConfig:
-    """Training settings; the defaults are the paper's synthetic-data recipe (Adam, lr 0.01, 50 epochs, batch 128,
-    t initialised at 0 so the logit scale starts at 1)."""
+    """How A is trained. The defaults are the paper's synthetic-data recipe, as its code runs it: Adam, lr 0.01,
+    50 epochs, batch 128, t = 0 at the start (logit scale 1), the last epoch kept, the last (partial) batch of an
+    epoch used, and rows whose negative equals their caption kept (they teach nothing but cost nothing).
+
+    ``keep="best_val"`` keeps the epoch with the best validation swap accuracy instead; ``drop_last=True`` skips
+    the partial batch; ``drop_unchanged=True`` leaves out rows whose negative embedding equals the caption's.
+    """
 
     loss: Loss = "hnb"
     lr: float = 1e-2
@@ -83,92 +99,176 @@ class LabclipConfig:
     batch_size: int = 128
     init_logit_scale: float = 1.0
     seed: int = 0
-    keep: Literal["best_val", "last"] = "best_val"
-    #: Stop as soon as the validation swap accuracy reaches this value (checked every ``eval_every`` steps).
-    target_val_swap: float | None = None
-    #: Validate every this many optimiser steps as well as at the end of each epoch (None: per epoch only).
-    eval_every: int | None = None
+    keep: Literal["last", "best_val"] = "last"
+    drop_last: bool = False
+    drop_unchanged: bool = False
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("hnb", "sb"):
+            raise ValueError(f"unknown loss {self.loss!r}; choose 'hnb' or 'sb'")
+        if not (isinstance(self.epochs, int) and self.epochs > 0):
+            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
+        if not (isinstance(self.batch_size, int) and self.batch_size > 0):
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if not (self.init_logit_scale > 0 and math.isfinite(self.init_logit_scale)):
+            raise ValueError(f"init_logit_scale must be a positive number, got {self.init_logit_scale!r}")
+        if self.keep not in ("last", "best_val"):
+            raise ValueError(f"keep must be 'last' or 'best_val', got {self.keep!r}")
+
+    @classmethod
+    def coco(cls) -> LabclipConfig:
+        """The paper's COCO recipe (``coco_alignment.py``): lr 1e-3, batch 1024, 10 epochs."""
+        return cls(lr=1e-3, batch_size=1024, epochs=10)
 
 
 @dataclass
 class FitResult:
-    """The fitted map, its per-epoch history and which epoch was kept."""
+    """The fitted map, its per-epoch history, which epoch was kept and how long training took."""
 
-    model: Labclip
+    map: LabclipMap
     history: pd.DataFrame
-    best_epoch: int
+    kept_epoch: int
     config: LabclipConfig
     seconds: float
 
 
-Triplet = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+def check_triplet(triplet: Triplet, name: str = "train", dim: int | None = None) -> Triplet:
+    """``(images, captions, negatives)`` as float32, validated: equal N×D shapes, D = ``dim`` when given, at least
+    one row, finite values. A negative row that is entirely NaN means "this scene has no negative" and is allowed;
+    any other NaN or infinity is refused, naming the tensor and the first bad row."""
+    if not isinstance(triplet, (tuple, list)) or len(triplet) != 3:
+        raise TypeError(f"{name}: expected (images, captions, negatives)")
+    images, pos, neg = (torch.as_tensor(t).float() for t in triplet)
+    shapes = [tuple(t.shape) for t in (images, pos, neg)]
+    if len(set(shapes)) != 1 or images.ndim != 2:
+        raise ValueError(f"{name}: images, captions and negatives must all be N×D, got {shapes}")
+    if len(images) == 0:
+        raise ValueError(f"{name}: no rows")
+    if dim is not None and images.shape[1] != dim:
+        raise ValueError(f"{name}: embeddings have D={images.shape[1]} but A is {dim}×{dim}")
+    for label, t in (("images", images), ("captions", pos)):
+        bad = (~torch.isfinite(t)).any(dim=1).nonzero()
+        if len(bad):
+            raise ValueError(f"{name}: {label} row {int(bad[0])} has NaN or infinite values "
+                             f"({len(bad)} such rows)")
+    missing = torch.isnan(neg).all(dim=1)
+    bad = ((~torch.isfinite(neg)).any(dim=1) & ~missing).nonzero()
+    if len(bad):
+        raise ValueError(f"{name}: negatives row {int(bad[0])} has NaN or infinite values ({len(bad)} such rows)")
+    return images, pos, neg
 
 
-def _valid(triplet: Triplet) -> Triplet:
+def _usable(triplet: Triplet, config: LabclipConfig, name: str) -> Triplet:
     images, pos, neg = triplet
-    keep = ~torch.isnan(neg).any(dim=1)
-    return images[keep].float(), pos[keep].float(), neg[keep].float()
+    keep = ~torch.isnan(neg).all(dim=1)
+    if config.drop_unchanged:
+        keep &= ~(neg == pos).all(dim=1)
+    if not keep.any():
+        raise ValueError(f"{name}: no row has a hard negative (all {len(neg)} negatives are missing"
+                         + (" or equal to their caption)" if config.drop_unchanged else ")"))
+    return images[keep], pos[keep], neg[keep]
 
 
 def fit_labclip(train: Triplet, val: Triplet | None = None, config: LabclipConfig = LabclipConfig(),
                 progress: bool = True) -> FitResult:
-    """Fit A (and t) on in-memory embeddings ``(images, positives, negatives)``, validating each epoch.
+    """Fit A (and t) on in-memory unit-norm embeddings ``(images, captions, negatives)``, one pass of shuffled
+    batches per epoch, reporting the validation swap accuracy after each epoch when ``val`` is given.
 
-    Rows whose negative is NaN are dropped. With ``keep="best_val"`` the A with the best validation swap accuracy
-    is returned (the last one if there is no validation set).
+    Rows without a negative (NaN) are left out; bad values are refused (see :func:`check_triplet`).
     """
-    if config.loss not in ("hnb", "sb"):
-        raise ValueError(f"unknown loss {config.loss!r}; choose 'hnb' or 'sb'")
-    images, pos, neg = _valid(train)
-    val = _valid(val) if val is not None else None
+    images, pos, neg = _usable(check_triplet(train, "train"), config, "train")
+    dim = images.shape[1]
+    if val is not None:
+        val = _usable(check_triplet(val, "val", dim), config, "val")
+    if config.keep == "best_val" and val is None:
+        raise ValueError("keep='best_val' needs a validation set")
     gen = torch.Generator().manual_seed(config.seed)
-    model = Labclip(images.shape[1], config.init_logit_scale)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    labclip_map = LabclipMap(dim, config.init_logit_scale)
+    opt = torch.optim.Adam(labclip_map.parameters(), lr=config.lr)
     rows, best, best_state = [], -1.0, None
-    start = time.perf_counter()
-    n, bs = len(images), config.batch_size
-    step, stop = 0, False
-
-    def validate() -> float:
-        nonlocal best, best_state
-        with torch.no_grad():
-            acc = swap_accuracy(val[0], model(val[1]), model(val[2]))
-        if acc > best:
-            best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
-        return acc
-
-    for epoch in tqdm(range(1, config.epochs + 1), desc=f"LABCLIP ({config.loss})", disable=not progress, leave=False):
-        order = torch.randperm(n, generator=gen)
+    start, step = time.perf_counter(), 0
+    for epoch in tqdm(range(1, config.epochs + 1), desc=f"LABCLIP ({config.loss})", disable=not progress,
+                      leave=False):
         total, batches = 0.0, 0
-        for s in range(0, n - bs + 1 if n >= bs else 1, bs):
-            idx = order[s : s + bs]
+        for idx in torch.randperm(len(images), generator=gen).split(config.batch_size):
+            if config.drop_last and len(idx) < config.batch_size and batches:
+                continue
             if config.loss == "hnb":
-                loss = hard_negative_loss(images[idx], model(pos[idx]), model(neg[idx]), model.logit_scale)
+                loss = hard_negative_loss(images[idx], labclip_map(pos[idx]), labclip_map(neg[idx]),
+                                          labclip_map.logit_scale)
             else:
-                loss = symmetric_loss(images[idx], model(pos[idx]), model.logit_scale)
+                loss = symmetric_loss(images[idx], labclip_map(pos[idx]), labclip_map.logit_scale)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total, batches, step = total + loss.item(), batches + 1, step + 1
-            if val is not None and config.eval_every and step % config.eval_every == 0:
-                acc = validate()  # finer-grained best-on-validation selection, and early stopping
-                if config.target_val_swap is not None and acc >= config.target_val_swap:
-                    stop = True
-                    break
-        row = {"epoch": epoch, "loss": total / max(1, batches), "logit_scale": model.logit_scale.item(),
+        row = {"epoch": epoch, "loss": total / batches, "logit_scale": labclip_map.logit_scale.item(),
                "seconds": time.perf_counter() - start, "steps": step}
         if val is not None:
-            row["val_swap"] = validate()
-            stop = stop or (config.target_val_swap is not None and best >= config.target_val_swap)
+            with torch.no_grad():
+                row["val_swap"] = swap_accuracy(val[0], labclip_map(val[1]), labclip_map(val[2]))
+            if row["val_swap"] > best:
+                best, best_state = row["val_swap"], {k: v.clone() for k, v in labclip_map.state_dict().items()}
         rows.append(row)
-        if stop:
-            break
     history = pd.DataFrame(rows).set_index("epoch")
-    best_epoch = int(history.index[-1])
-    if config.keep == "best_val" and best_state is not None:
-        model.load_state_dict(best_state)
-        best_epoch = int(history["val_swap"].idxmax())
-    return FitResult(model.eval(), history, best_epoch, config, time.perf_counter() - start)
+    kept = int(history.index[-1])
+    if config.keep == "best_val":
+        labclip_map.load_state_dict(best_state)
+        kept = int(history["val_swap"].idxmax())
+    if not all(torch.isfinite(p).all() for p in labclip_map.parameters()):
+        raise FloatingPointError("training diverged: A or t is not finite (try a smaller lr)")
+    return FitResult(labclip_map.eval(), history, kept, config, time.perf_counter() - start)
+
+
+def fit_on_scenes(encoder, scenes, config: LabclipConfig | None = None, *, store=None,
+                  progress: bool = True) -> FitResult:
+    """LABCLIP's A fitted on the evaluation scenes' training combinations (:func:`fit_on_dataset` of
+    ``scenes.pool``)."""
+    return fit_on_dataset(encoder, scenes.pool, config, store=store, progress=progress)
+
+
+def fit_on_dataset(encoder, dataset, config: LabclipConfig | None = None, *, store=None,
+                   progress: bool = True) -> FitResult:
+    """LABCLIP's A fitted on a scene dataset's training split (validation curve on its validation split).
+
+    Cached, keyed by the encoder, the dataset's content and split, the settings and this module's code, so every
+    chapter that needs this A shares one fit.
+    """
+    from labclip_utils.cache import cached_tensors, code_digest
+    from labclip_utils.store import EmbeddingStore, embed_scenes
+
+    store = store or EmbeddingStore()
+    config = config or LabclipConfig()
+    pool = embed_scenes(encoder, dataset, store=store, progress=progress)
+    key = {"encoder": encoder.id, "encoder_code": encoder.code_id, "pool": dataset.fingerprint(),
+           "labclip": asdict(config), "code": code_digest("labclip_utils.labclip")}
+
+    def compute() -> dict[str, torch.Tensor]:
+        val = pool.select("val")
+        fit = fit_labclip(pool.select("train").triplet(), val.triplet() if len(val) else None, config,
+                          progress=progress)
+        history = {f"history.{c}": torch.tensor(fit.history[c].astype(float).to_numpy()) for c in fit.history}
+        return history | {"history.epoch": torch.tensor(fit.history.index.to_numpy()), "A": fit.map.A.detach(),
+                          "t": fit.map.t.detach(), "kept_epoch": torch.tensor(fit.kept_epoch),
+                          "seconds": torch.tensor(fit.seconds)}
+
+    tensors, _ = cached_tensors(store.root, "labclip_fits", key, compute)
+    labclip_map = map_from_tensors(tensors["A"], tensors["t"])
+    history = pd.DataFrame({k.removeprefix("history."): v.numpy() for k, v in tensors.items()
+                            if k.startswith("history.") and k != "history.epoch"},
+                           index=pd.Index(tensors["history.epoch"].numpy(), name="epoch"))
+    return FitResult(labclip_map, history, int(tensors["kept_epoch"]), config, float(tensors["seconds"]))
+
+
+def map_from_tensors(A: torch.Tensor, t: torch.Tensor) -> LabclipMap:
+    """A :class:`LabclipMap` holding the given matrix and temperature."""
+    labclip_map = LabclipMap(A.shape[0])
+    with torch.no_grad():
+        labclip_map.linear.weight.copy_(A)
+        labclip_map.t.copy_(t.reshape(()))
+    return labclip_map.eval()
 
 
 def matrix_summary(A: torch.Tensor) -> dict[str, float]:
@@ -202,22 +302,35 @@ def synthetic_binding_embeddings(n: int, dim: int = 512, code_dim: int = 16, see
     return images, positives, negatives
 
 
-def save_labclip(path: str | Path, model: Labclip, **meta: str | int | float) -> Path:
-    """Write A and t as safetensors, with metadata (encoder id, D, the data it was fitted on...)."""
+def save_labclip(path: str | Path, labclip_map: LabclipMap, **meta: str | int | float) -> Path:
+    """Write A and t as safetensors, with metadata (``encoder`` id, D, the data it was fitted on...). The file
+    appears complete or not at all, even when several processes write the same path at once."""
+    from labclip_utils.cache import remove_stale_temporaries, share_like_folder, temporary_path
+
     path = Path(path)
+    if not all(torch.isfinite(p).all() for p in labclip_map.parameters()):
+        raise ValueError(f"{path}: refusing to save a map whose A or t is not finite")
     path.parent.mkdir(parents=True, exist_ok=True)
-    info = {"format": "labclip-1", "dim": model.A.shape[0], **meta}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({"linear.weight": model.A.detach().contiguous(), "t": model.t.detach().reshape(1)}, tmp,
-              metadata={"labclip": json.dumps(info, default=str)})
-    tmp.replace(path)
+    remove_stale_temporaries(path.parent)
+    info = {"format": "labclip-1", "dim": labclip_map.dim, **meta}
+    tmp = temporary_path(path)
+    try:
+        save_file({"linear.weight": labclip_map.A.detach().contiguous(), "t": labclip_map.t.detach().reshape(1)},
+                  tmp, metadata={"labclip": json.dumps(info, default=str)})
+        share_like_folder(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
-def load_labclip(path: str | Path, expected_dim: int | None = None) -> tuple[Labclip, dict]:
+def load_labclip(path: str | Path, expected_dim: int | None = None, *, encoder_id: str | None = None,
+                 allow_other_encoder: bool = False) -> tuple[LabclipMap, dict]:
     """Read a map written by :func:`save_labclip`; errors name the file and what is wrong with it.
 
-    ``expected_dim`` (the embedding size of the encoder it will be used with) is checked against the file.
+    ``expected_dim`` (the embedding size it will be used with) and ``encoder_id`` (the encoder of those
+    embeddings) are checked against the file: an A fitted for one encoder is refused for another's embeddings,
+    even of the same width, unless ``allow_other_encoder=True``.
     """
     path = Path(path)
     try:
@@ -228,11 +341,15 @@ def load_labclip(path: str | Path, expected_dim: int | None = None) -> tuple[Lab
         raise ValueError(f"{path}: not a LABCLIP map ({err})") from err
     if weight.ndim != 2 or weight.shape[0] != weight.shape[1]:
         raise ValueError(f"{path}: linear.weight must be square, got {tuple(weight.shape)}")
+    if t.numel() != 1:
+        raise ValueError(f"{path}: t must hold one number, got shape {tuple(t.shape)}")
+    if not (torch.isfinite(weight).all() and torch.isfinite(t).all()):
+        raise ValueError(f"{path}: A or t contains NaN or infinite values")
     if expected_dim is not None and weight.shape[0] != expected_dim:
         raise ValueError(f"{path}: A is {weight.shape[0]}×{weight.shape[0]} but the embeddings have D={expected_dim} "
                          f"(fitted for encoder {meta.get('encoder', '?')})")
-    model = Labclip(weight.shape[0])
-    with torch.no_grad():
-        model.linear.weight.copy_(weight)
-        model.t.copy_(t.reshape(()))
-    return model.eval(), meta
+    fitted_for = meta.get("encoder")
+    if encoder_id is not None and not allow_other_encoder and fitted_for not in (None, "?", encoder_id):
+        raise ValueError(f"{path}: A was fitted for encoder {fitted_for!r}, not {encoder_id!r} "
+                         "(pass allow_other_encoder=True, or --allow-other-encoder, to use it anyway)")
+    return map_from_tensors(weight.float(), t.float()), meta

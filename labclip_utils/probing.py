@@ -3,7 +3,8 @@
 For each object type (cube, sphere, ...) an independent logistic regression predicts that object's colour from
 the embedding of scenes (or captions) that contain it; the reported number is the mean test accuracy over object
 types, as in the paper. Controls share the same function: bag-of-words features (which colours and shapes are
-present, nothing bound: the ceiling for unbound information), a random-init encoder, raw pixels, and chance.
+present, nothing bound: the ceiling for unbound information; :meth:`SceneDataset.bag_of_concepts`), a random-init
+encoder, raw pixels, and chance.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
@@ -57,21 +59,17 @@ def object_probe(
     return {name: float(np.mean(v)) for name, v in scores.items()}
 
 
-def object_probe_accuracy(train_x, train_ds: SceneDataset, test_x, test_ds: SceneDataset,
-                          objects: Sequence[str] | None = None, seed: int = 0) -> float:
-    """:func:`object_probe` with a single test set."""
-    return object_probe(train_x, train_ds, {"test": (test_x, test_ds)}, objects, seed)["test"]
-
-
-def bag_of_words_features(ds: SceneDataset) -> np.ndarray:
-    """Multi-hot vector of the colours and shapes present: all the unbound information, none of the binding."""
-    attrs = {a: i for i, a in enumerate(ds.attributes)}
-    objs = {o: len(attrs) + i for i, o in enumerate(ds.objects)}
-    x = np.zeros((len(ds), len(attrs) + len(objs)), dtype=np.float32)
-    for i, pairs in enumerate(ds.pairs):
-        for a, o in pairs:
-            x[i, attrs[a]] = 1
-            x[i, objs[o]] = 1
+def bag_of_bigrams(ds: SceneDataset) -> np.ndarray:
+    """Which pairs of neighbouring words each caption contains ("red cube", "cube and"...): word order kept only
+    between neighbours. In these captions an attribute's noun is its neighbour, so these features hold the binding;
+    the text probes' "what word order alone gives" control."""
+    vocab = sorted(set(ds.attributes) | set(ds.objects) | {"a", "an", "and"})
+    index = {w: i for i, w in enumerate(vocab)}
+    x = np.zeros((len(ds), len(vocab) ** 2), dtype=np.float32)
+    for i, caption in enumerate(ds.captions):
+        words = caption.split()
+        for first, second in zip(words, words[1:], strict=False):
+            x[i, index[first] * len(vocab) + index[second]] = 1
     return x
 
 
@@ -86,14 +84,48 @@ def chance_accuracy(ds: SceneDataset) -> float:
     return 1.0 / len(ds.attributes)
 
 
+def binding_direction_cosine(image_x, text_x, ds: SceneDataset) -> float:
+    """Do the two modalities move the same way when only the binding changes?
+
+    For every bag of words that occurs with both of its bindings ("red cube, blue sphere" and "blue cube, red
+    sphere"), take the direction from the mean embedding of one binding to that of the other, in image space and in
+    text space, and return the mean cosine between the two directions. The bag of words is the same on both ends, so
+    only binding is compared. A cross-modal bag of words gives about 0; a shared binding direction gives more.
+    """
+    from collections import defaultdict
+
+    from labclip_utils.scenes.splits import bag_key
+
+    image_x, text_x = _as_numpy(image_x), _as_numpy(text_x)
+    groups: dict = defaultdict(lambda: defaultdict(list))
+    for i, pairs in enumerate(ds.pairs):
+        groups[bag_key(pairs)][tuple(sorted(pairs))].append(i)
+    cosines = []
+    for bindings in groups.values():
+        if len(bindings) != 2:
+            continue
+        (_, first), (_, second) = sorted(bindings.items())
+        d_image = image_x[first].mean(0) - image_x[second].mean(0)
+        d_text = text_x[first].mean(0) - text_x[second].mean(0)
+        norm = np.linalg.norm(d_image) * np.linalg.norm(d_text)
+        if norm > 0:
+            cosines.append(float(d_image @ d_text / norm))
+    if not cosines:
+        raise ValueError(f"{ds.name}: no bag of words occurs with both of its bindings")
+    return float(np.mean(cosines))
+
+
 def probe_direction_cosine(image_x, text_x, ds: SceneDataset, objects: Sequence[str] | None = None,
-                           seed: int = 0) -> float:
+                           seed: int = 0, C: float = 1.0) -> float:
     """How much the image and text probes agree on *where* binding lives in the shared space.
 
     For each object type, one colour probe is fitted on the image embeddings and one on the caption embeddings
     of the same scenes, without rescaling, so both weight vectors live in the shared embedding space. The result
     is the mean cosine between the two probes' weight vectors over all (object, colour) classes. The paper reports
-    it rising from about 0.2 to about 0.7 when the text side goes through A.
+    it rising from 0.20 to 0.75 on CLEVR when the text side goes through A. The weight vectors depend on the
+    regularisation ``C``: with strong regularisation a probe points along the class-mean difference, which for
+    "the cube is red" is mostly the unbound "red is present" direction; weak regularisation (large ``C``) leaves
+    the binding-specific direction that A is fitted to align.
     """
     image_x, text_x = _as_numpy(image_x), _as_numpy(text_x)
     cosines = []
@@ -103,8 +135,8 @@ def probe_direction_cosine(image_x, text_x, ds: SceneDataset, objects: Sequence[
         if len(set(labels)) < 2:
             continue
         idx = [i for i, _ in rows]
-        w_img = LogisticRegression(max_iter=3000, random_state=seed).fit(image_x[idx], labels).coef_
-        w_txt = LogisticRegression(max_iter=3000, random_state=seed).fit(text_x[idx], labels).coef_
+        w_img = LogisticRegression(max_iter=3000, C=C, random_state=seed).fit(image_x[idx], labels).coef_
+        w_txt = LogisticRegression(max_iter=3000, C=C, random_state=seed).fit(text_x[idx], labels).coef_
         w_img = w_img / np.linalg.norm(w_img, axis=1, keepdims=True)
         w_txt = w_txt / np.linalg.norm(w_txt, axis=1, keepdims=True)
         cosines.extend((w_img * w_txt).sum(axis=1).tolist())
@@ -175,3 +207,28 @@ def topk_set_chance(ds: SceneDataset) -> float:
     values = [1 / comb(n, len({c for c, o in pairs if o == obj}))
               for pairs in ds.pairs for obj in {o for _, o in pairs}]
     return float(np.mean(values))
+
+
+def multi_object_curve(encoder, control=None, counts: tuple[int, ...] = (2, 3, 4, 5, 6), n: int = 2000,
+                       seed: int = 0, image_size: int = 64, store=None, progress: bool = True) -> pd.DataFrame:
+    """Multi-object probing: for each object count, soft-label top-k probes on image and text embeddings and on
+    the controls (bag of words, random-init image embedding, chance), trained on the train split and tested on
+    held-out combinations. One row per (objects, features)."""
+    from labclip_utils.scenes import make_scenes
+    from labclip_utils.store import embed_scenes
+
+    rows = []
+    for k in counts:
+        ds = make_scenes(n, "clevr", k, seed=50_000 + 100 * seed + k, image_size=image_size)
+        tr_ds, te_ds = ds.select("train"), ds.select("test")
+        tr, te = (embed_scenes(encoder, d, store=store, progress=progress) for d in (tr_ds, te_ds))
+        feats = {"image emb.": (tr.images, te.images), "text emb.": (tr.captions, te.captions),
+                 "bag of words": (tr_ds.bag_of_concepts(), te_ds.bag_of_concepts())}
+        if control is not None:
+            c_tr, c_te = (embed_scenes(control, d, store=store, progress=progress) for d in (tr_ds, te_ds))
+            feats["random-init image"] = (c_tr.images, c_te.images)
+        for name, (a, b) in feats.items():
+            acc = multi_object_probe(a, tr_ds, {"test": (b, te_ds)})["test"]
+            rows.append({"objects": k, "features": name, "top-k set accuracy": acc})
+        rows.append({"objects": k, "features": "chance", "top-k set accuracy": topk_set_chance(te_ds)})
+    return pd.DataFrame(rows)

@@ -22,19 +22,17 @@ def _glue(key: str, value: Any) -> None:
     glue(key, value, display=False)
 
 
-def publish(key: str, value: float, *, paper: tuple[str, str, str] | None = None) -> float:
-    """Glue ``value`` under ``key``; with ``paper=(metric, setting, model)`` also glue the paper's reported value
-    under ``key + "_paper"`` (from :data:`labclip_utils.paper.PAPER_NUMBERS`). Returns ``value``."""
+def publish(key: str, value: float, *, paper: dict[str, str] | None = None) -> float:
+    """Glue ``value`` under ``key``; with ``paper=dict(setting=..., metric=..., model=...)`` also glue the paper's
+    reported value under ``key + "_paper"`` (from :data:`labclip_utils.paper.PAPER_NUMBERS`). Returns ``value``."""
     value = float(value)
+    if value != value:
+        raise ValueError(f"refusing to publish NaN under {key!r}")
     _glue(key, value)
     if paper is not None:
-        from labclip_utils.paper import PAPER_NUMBERS
+        from labclip_utils.paper import paper_value
 
-        metric, setting, model = paper
-        found = [p.value for p in PAPER_NUMBERS if (p.metric, p.setting, p.model) == (metric, setting, model)]
-        if len(found) != 1:
-            raise KeyError(f"no single paper number for {paper}")
-        _glue(f"{key}_paper", float(found[0]))
+        _glue(f"{key}_paper", paper_value(**paper))
     return value
 
 
@@ -76,8 +74,8 @@ def publish_ablation(ablation: Any) -> None:
     columns = {"seen combinations": "seen", "held-out combinations": "heldout"}
     for model in ablation.index:
         for column, short in columns.items():
-            paper = ("swap accuracy (test split)", "CLEVR", model) if short == "heldout" and model in (
-                "CLIP", "LABCLIP", "CLIP-FT") else None
+            paper = dict(setting="CLEVR", metric="swap accuracy (test split)", model=model) if (
+                short == "heldout" and model in ("CLIP", "LABCLIP", "CLIP-FT")) else None
             publish(f"swap_{slug(model)}_{short}", ablation.loc[model, column], paper=paper)
     fig = plot_grouped_bars(ablation.loc[["CLIP", "LABCLIP"]], chance=0.5,
                             title="Swap test before (CLIP) and after (LABCLIP) the matrix A")
@@ -86,12 +84,20 @@ def publish_ablation(ablation: Any) -> None:
 
 
 def publish_headlines(headline: Any) -> None:
-    """The benchmark chapter's headline table, as ``bench_<benchmark>_<model>`` (and ``..._paper`` where the
-    paper reports the number)."""
+    """The benchmark chapter's headline table, as ``bench_<benchmark>_<model>``, plus ``..._paper`` where the row
+    was measured under the paper's protocol, and ``paper_<benchmark>_<model>`` (the paper's value, quoted) for
+    every headline the paper reports, so that the results page can list those apart from ours."""
+    from labclip_utils.benchmarks.suite import PAPER_KEYS
+    from labclip_utils.paper import paper_number
+
     for label, row in headline.iterrows():
+        bare = label.removesuffix(" (analogue)")
         for model in ("CLIP", "LABCLIP"):
-            key = f"bench_{slug(label)}_{slug(model)}"
+            key = f"bench_{slug(bare)}_{slug(model)}"
             publish(key, row[model])
             paper = row.get(f"paper: {model}")
-            if paper is not None and paper == paper:  # not NaN
+            if paper is not None and paper == paper:  # not NaN: same protocol
                 _glue(f"{key}_paper", float(paper))
+    for label, where in PAPER_KEYS.items():
+        for model in ("CLIP", "LABCLIP"):
+            _glue(f"paper_{slug(label)}_{slug(model)}", paper_number(**where, model=model).value)

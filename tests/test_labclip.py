@@ -8,16 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from labclip_utils.binding import swap_accuracy
 from labclip_utils.labclip import (
-    Labclip,
     LabclipConfig,
+    LabclipMap,
     fit_labclip,
     hard_negative_loss,
     load_labclip,
     save_labclip,
     symmetric_loss,
 )
+from labclip_utils.metrics import swap_accuracy
 
 
 def _norm(x):
@@ -58,11 +58,11 @@ def test_loss_on_a_two_by_four_toy_batch():
 
 
 def test_map_starts_at_identity_and_paper_temperature():
-    m = Labclip(5)
+    m = LabclipMap(5)
     x = torch.randn(3, 5)
     assert torch.allclose(m.map_texts(x), _norm(x))
     assert m.logit_scale.item() == pytest.approx(1.0)  # t = 0 as in the paper's code
-    assert Labclip(5, init_logit_scale=100).t.item() == pytest.approx(math.log(100))
+    assert LabclipMap(5, init_logit_scale=100).t.item() == pytest.approx(math.log(100))
 
 
 def _synthetic(n: int, seed: int):
@@ -79,36 +79,36 @@ def _synthetic(n: int, seed: int):
     return img, pos, neg
 
 
-def test_fit_fixes_a_linearly_fixable_swap_and_keeps_best_val():
+def test_fit_fixes_a_linearly_fixable_swap_and_keeps_the_last_epoch():
     train, val, test = _synthetic(2000, 0), _synthetic(500, 1), _synthetic(500, 2)
     before = swap_accuracy(*test)
     fit = fit_labclip(train, val, LabclipConfig(epochs=15), progress=False)
-    m = fit.model
+    m = fit.map
     after = swap_accuracy(test[0], m.map_texts(test[1]), m.map_texts(test[2]))
     assert 0.35 < before < 0.65 and after > 0.95
-    assert fit.best_epoch == int(fit.history["val_swap"].idxmax())
+    assert fit.kept_epoch == 15, "the paper's code keeps the last epoch"
     assert list(fit.history.columns[:3]) == ["loss", "logit_scale", "seconds"]
+    # 2000 rows in batches of 128: 15 full batches and the partial one (the paper's DataLoader keeps it)
+    assert fit.history["steps"].iloc[0] == 16
     again = fit_labclip(train, val, LabclipConfig(epochs=15), progress=False)
-    assert torch.equal(again.model.A, m.A), "same seed, same A"
-
-
-def test_early_stop_at_target_validation_accuracy():
-    train, val = _synthetic(2000, 0), _synthetic(500, 1)
-    fit = fit_labclip(train, val, LabclipConfig(epochs=50, target_val_swap=0.9, eval_every=5), progress=False)
-    assert len(fit.history) < 50 and fit.history["val_swap"].max() >= 0.9
+    assert torch.equal(again.map.A, m.A), "same seed, same A"
+    best = fit_labclip(train, val, LabclipConfig(epochs=15, keep="best_val", drop_last=True), progress=False)
+    assert best.kept_epoch == int(best.history["val_swap"].idxmax()) and best.history["steps"].iloc[0] == 15
+    with pytest.raises(ValueError, match="needs a validation set"):
+        fit_labclip(train, None, LabclipConfig(keep="best_val"), progress=False)
 
 
 def test_sb_ablation_runs_and_rows_without_negative_are_dropped():
     img, pos, neg = _synthetic(300, 0)
     neg[:10] = float("nan")
     fit = fit_labclip((img, pos, neg), None, LabclipConfig(loss="sb", epochs=2), progress=False)
-    assert fit.best_epoch == 2 and "val_swap" not in fit.history
+    assert fit.kept_epoch == 2 and "val_swap" not in fit.history
     with pytest.raises(ValueError, match="unknown loss"):
-        fit_labclip((img, pos, neg), None, LabclipConfig(loss="xyz"), progress=False)
+        LabclipConfig(loss="xyz")
 
 
 def test_save_load_round_trip_and_bad_file(tmp_path):
-    m = Labclip(4)
+    m = LabclipMap(4)
     with torch.no_grad():
         m.linear.weight.add_(0.1)
         m.t.fill_(2.0)
