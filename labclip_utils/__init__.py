@@ -10,7 +10,23 @@ from labclip_utils.reproducibility import seed_everything
 
 __version__ = "0.1.0"
 
+
+def _repository_url() -> str:
+    """``[project.urls] Repository`` of pyproject.toml, the one place the address is written (read from the installed
+    package's metadata)."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        for entry in metadata("labclip-utils").get_all("Project-URL") or []:
+            label, _, url = entry.partition(",")
+            if label.strip().lower() == "repository":
+                return url.strip()
+    except PackageNotFoundError:
+        pass
+    return ""
+
+
 #: Where the book lives; Colab installs the package from here.
-REPOSITORY_URL = "https://github.com/labclip-book/labclip-book"
+REPOSITORY_URL = _repository_url()
 
 __all__ = ["REPOSITORY_URL", "Profile", "__version__", "current_profile", "seed_everything", "use_profile"]

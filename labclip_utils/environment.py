@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from labclip_utils.profile import PAPER_DOWNLOADS, PROFILE_SPECS, Profile
+from labclip_utils.profile import PROFILE_SPECS, Profile
 
 #: Set by the book's runner (tools/book.py) to the JUnit report of the notebooks executed before chapter 0.
 RUN_REPORT_ENV = "LABCLIP_RUN_REPORT"
@@ -42,9 +42,10 @@ def environment_report(profile: Profile) -> pd.DataFrame:
         gpu = "none (CPU only)"
     rows += [
         ("GPU", gpu),
-        ("device used", profile.device),
+        ("device used", f"{profile.device} ({profile.precision})"),
         ("profile", profile.name),
-        ("model", profile.model if profile.pretrained is None else f"{profile.model}/{profile.pretrained}"),
+        ("synthetic experiments", profile.label("synthetic")),
+        ("real benchmarks", profile.label("real")),
         ("cache folder", str(profile.cache_dir)),
     ]
     return pd.DataFrame(rows, columns=["item", "value"]).set_index("item")
@@ -55,7 +56,8 @@ def profiles_table() -> pd.DataFrame:
     rows = [
         {
             "profile": spec.name,
-            "model": spec.model if spec.pretrained is None else f"{spec.model}/{spec.pretrained}",
+            "synthetic experiments": f"{spec.synthetic_model}/{spec.synthetic_pretrained}",
+            "real benchmarks": f"{spec.model}/{spec.pretrained}",
             "data": spec.data,
             "downloads": "yes" if spec.downloads else "nothing",
             "needs": spec.needs,
@@ -66,8 +68,16 @@ def profiles_table() -> pd.DataFrame:
 
 
 def paper_downloads_table() -> pd.DataFrame:
-    """What the paper profile fetches, with approximate sizes."""
-    return pd.DataFrame([d.__dict__ for d in PAPER_DOWNLOADS]).set_index("item")
+    """What the paper profile fetches: every dataset of the download registry, its files, sizes and sources."""
+    from labclip_utils.benchmarks.downloads import DATASETS, GDRIVE, MANUAL
+
+    rows = []
+    for name, files in DATASETS.items():
+        hosts = sorted({"Google Drive (gdown)" if f.url == GDRIVE else f.url.split("/")[2] for f in files})
+        rows.append({"dataset": name, "files": ", ".join(f.filename for f in files),
+                     "size": ", ".join(f.size for f in files if f.size != "?") or "not published",
+                     "from": ", ".join(hosts) + (" + a manual step" if name in MANUAL else "")})
+    return pd.DataFrame(rows).set_index("dataset")
 
 
 def notebook_run_times(report: str | Path | None = None) -> pd.DataFrame | None:
@@ -91,3 +101,79 @@ def notebook_run_times(report: str | Path | None = None) -> pd.DataFrame | None:
     if not rows:
         raise ValueError(f"{path}: JUnit report lists no test cases")
     return pd.DataFrame(rows).sort_values("notebook").set_index("notebook")
+
+
+# -- the paper profile's workload per chapter (chapter 0's table for Colab users) -------------------------------
+#: Image encoder cost, GFLOPs per 224-pixel image: open_clip's published model profile (docs/model_profile.csv).
+IMAGE_GFLOPS = {"ViT-B-32": 4.41, "ViT-L-14": 81.08}
+#: Published checkpoint sizes of OpenAI's weights (MB).
+WEIGHTS_MB = {"ViT-B-32": 338, "ViT-L-14": 890}
+#: Assumptions behind the T4 estimate (stated on the page): NVIDIA's fp16 tensor-core peak for a T4, the share of it
+#: a ViT inference reaches, the cost of a training step in forward passes, and how fast Colab's 2 vCPUs decode and
+#: resize a COCO-sized JPEG (generated scenes are drawn in memory and cost nothing comparable).
+T4_ASSUMPTIONS = {"T4 fp16 peak (TFLOPS)": 65.0, "share of peak reached": 0.25, "training step / forward pass": 3.0,
+                  "JPEG decode + resize on 2 vCPUs (images/s)": 300.0}
+#: Published dataset sizes (images encoded by chapter 7), for the estimate.
+PAPER_IMAGES = {"COCO Karpathy train": 113_287, "COCO Karpathy test": 5_000, "SugarCrepe (COCO val2017)": 5_000,
+                "ARO VG-Relation + VG-Attribution crops": 23_937 + 28_748, "Flickr30k test": 1_000,
+                "CLEVR 2-object renders": 5_000, "PUG:SPAR (at most)": 43_560, "PUG:SPARE (about)": 4 * 7_392}
+
+
+def paper_workload() -> pd.DataFrame:
+    """Per chapter, for the paper profile at full scale: what it downloads (datasets, and model weights the first
+    time a backbone is used, in reading order), how many images each backbone encodes (the scene counts the chapters
+    use, the datasets' published sizes), and an estimate of the time on a T4 (see :data:`T4_ASSUMPTIONS`)."""
+    import inspect
+
+    from labclip_utils.benchmarks.downloads import DATASETS
+    from labclip_utils.conjunctive import TARGETS, conjunctive_search
+    from labclip_utils.probing import multi_object_curve
+    from labclip_utils.scenes.evaluation import evaluation_scenes
+
+    def default(fn, name):
+        return inspect.signature(fn).parameters[name].default
+
+    pool, seen = default(evaluation_scenes, "n_pool"), default(evaluation_scenes, "n_seen")
+    multi = len(default(multi_object_curve, "counts")) * default(multi_object_curve, "n")
+    search = len(default(conjunctive_search, "counts")) * len(TARGETS) * (
+        default(conjunctive_search, "n_train") + default(conjunctive_search, "n_test"))
+    train = int(0.8 * pool)  # the compositional split's training share
+    real = PAPER_IMAGES
+    # (chapter, datasets, ViT-L-14 images, ViT-B-32 images, JPEG images, note)
+    plan = [
+        ("02_miniature", (), 2 * (pool + seen), 0, 0, "evaluation scenes, model and random-init control; cached"),
+        ("03_bag_of_words", (), 3 * 3000, 0, 0, "three worlds of 3,000 scenes"),
+        ("04_probing", (), 2 * multi + search, 0, 0, "multi-object curve (with control) and conjunctive search"),
+        ("05_modality_gap", (), 0, 0, 0, "reuses chapter 2's embeddings"),
+        ("06_labclip", ("labclip_released",), 50 * train * T4_ASSUMPTIONS["training step / forward pass"], 0, 0,
+         "CLIP-FT: 50 epochs of fine-tuning dominate; set CLIP_FT_EPOCHS to shorten"),
+        ("07_benchmarks", ("coco_train", "aro", "sugarcrepe", "clevr", "pug_spar", "pug_spare", "flickr30k",
+                           "spacy", "nltk"),
+         real["CLEVR 2-object renders"] + real["PUG:SPAR (at most)"] + real["PUG:SPARE (about)"],
+         sum(v for k, v in real.items() if not k.startswith(("CLEVR", "PUG"))),
+         sum(real.values()), "reading and resizing 255,000 images; the downloads"),
+        ("08_playground", (), 0, 0, 0, "reuses chapter 2's embeddings"),
+        ("09_beyond", (), 2 * 5 * 300, 0, 0, "additive decomposition (model and control)"),
+    ]
+    peak = T4_ASSUMPTIONS["T4 fp16 peak (TFLOPS)"] * 1e3 * T4_ASSUMPTIONS["share of peak reached"]  # GFLOP/s
+    rows = []
+    for chapter, datasets, large, base, jpeg, note in plan:
+        gb = sum(_size_gb(f.size) for d in datasets for f in DATASETS[d])
+        gpu_s = large * IMAGE_GFLOPS["ViT-L-14"] / peak + base * IMAGE_GFLOPS["ViT-B-32"] / peak
+        seconds = max(gpu_s, jpeg / T4_ASSUMPTIONS["JPEG decode + resize on 2 vCPUs (images/s)"])
+        weights = {"02_miniature": WEIGHTS_MB["ViT-L-14"], "07_benchmarks": WEIGHTS_MB["ViT-B-32"]}.get(chapter, 0)
+        rows.append({"chapter": chapter, "datasets": ", ".join(datasets) or "none (generated scenes)",
+                     "download (GB, published sizes)": round(gb + weights / 1000, 1),
+                     "ViT-L-14 image passes": int(large), "ViT-B-32 image passes": int(base),
+                     "T4 estimate (min)": round(seconds / 60, 1), "what dominates": note})
+    return pd.DataFrame(rows).set_index("chapter")
+
+
+def _size_gb(size: str) -> float:
+    """'13 GB', 'about 80 MB', '?' → gigabytes (0 when unpublished)."""
+    import re
+
+    match = re.search(r"([\d.]+)\s*(GB|MB)", size)
+    if not match:
+        return 0.0
+    return float(match.group(1)) / (1 if match.group(2) == "GB" else 1000)

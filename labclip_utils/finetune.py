@@ -1,6 +1,11 @@
 """CLIP-FT, the paper's upper bound: both encoders unfrozen and trained together with the text-side A, on the
 same hard-negative loss as LABCLIP. It costs a full backward pass through both encoders per step, where
 LABCLIP trains D² numbers on cached embeddings.
+
+Two recipes: :meth:`FinetuneConfig.paper` is the paper's code (``CLIPFTAlignment``: SGD, lr 0.01, 50 epochs,
+batch 128 for CLEVR and 512 for PUG, t = 0, in the model's precision: fp16 on a GPU); :meth:`FinetuneConfig.offline`
+is what a laptop CPU can afford for the miniature (AdamW, lr 1e-4, 300 steps of 64, the temperature starting at the
+model's own and kept at most 100).
 """
 
 from __future__ import annotations
@@ -8,18 +13,51 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from labclip_utils.binding import swap_accuracy
-from labclip_utils.labclip import Labclip, hard_negative_loss
+from labclip_utils.labclip import LabclipMap, hard_negative_loss
+from labclip_utils.metrics import swap_accuracy
 from labclip_utils.models.encoder import Encoder
+from labclip_utils.progress import tqdm
 from labclip_utils.scenes.dataset import SceneDataset
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """How CLIP-FT is trained: ``epochs`` full passes (the paper) or ``steps`` random batches (offline)."""
+
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.01
+    epochs: int | None = 50
+    steps: int | None = None
+    batch_size: int = 128
+    #: None: start at the model's own logit scale and keep it at most 100; a number: start there (paper: 1, t = 0)
+    init_logit_scale: float | None = 1.0
+    seed: int = 0
+    eval_every: int = 50
+
+    def __post_init__(self) -> None:
+        if (self.epochs is None) == (self.steps is None):
+            raise ValueError("give exactly one of epochs and steps")
+        if (self.epochs or self.steps or 0) <= 0 or self.batch_size <= 0 or not self.lr > 0:
+            raise ValueError("epochs/steps, batch_size and lr must be positive")
+
+    @classmethod
+    def paper(cls, batch_size: int = 128) -> FinetuneConfig:
+        """The paper's code: SGD, lr 0.01, 50 epochs, batch 128 (CLEVR) or 512 (PUG), t = 0."""
+        return cls(optimizer="sgd", lr=0.01, epochs=50, batch_size=batch_size, init_logit_scale=1.0)
+
+    @classmethod
+    def offline(cls) -> FinetuneConfig:
+        """A CPU budget for the miniature: AdamW, lr 1e-4, 150 steps of 64, the model's own temperature."""
+        return cls(optimizer="adamw", lr=1e-4, epochs=None, steps=150, batch_size=64, init_logit_scale=None)
 
 
 class FinetunedCLIP(nn.Module):
@@ -28,7 +66,8 @@ class FinetunedCLIP(nn.Module):
     def __init__(self, model: nn.Module, dim: int, init_logit_scale: float = 1.0) -> None:
         super().__init__()
         self.model = model
-        self.labclip = Labclip(dim, init_logit_scale)
+        dtype = next(model.parameters()).dtype
+        self.labclip = LabclipMap(dim, init_logit_scale).to(dtype)
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixels)
@@ -37,31 +76,54 @@ class FinetunedCLIP(nn.Module):
         return self.labclip.linear(self.model.encode_text(tokens))
 
 
-def finetune_clip(
-    encoder: Encoder, train: SceneDataset, val: SceneDataset | None = None, *, steps: int = 300,
-    batch_size: int = 64, lr: float = 1e-4, seed: int = 0, eval_every: int = 50, progress: bool = True,
-) -> tuple[Encoder, pd.DataFrame]:
+def _batches(n: int, config: FinetuneConfig, rng: np.random.Generator):
+    if config.steps is not None:
+        for _ in range(config.steps):
+            yield rng.choice(n, size=min(config.batch_size, n), replace=False)
+        return
+    for _ in range(config.epochs or 0):  # full passes, the last partial batch kept (a DataLoader's default)
+        order = rng.permutation(n)
+        yield from (order[s : s + config.batch_size] for s in range(0, n, config.batch_size))
+
+
+def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | None = None,
+                  config: FinetuneConfig | None = None, progress: bool = True) -> tuple[Encoder, pd.DataFrame]:
     """Fine-tune a copy of ``encoder``'s whole model plus A on (image, caption, swapped caption) triplets.
 
     Returns the fine-tuned :class:`Encoder` (the original is untouched) and a history with the loss per step and
-    the validation swap accuracy every ``eval_every`` steps.
+    the validation swap accuracy every ``config.eval_every`` steps.
     """
+    config = config or FinetuneConfig.paper()
     rows_with_negative = [i for i, n in enumerate(train.negatives) if n is not None]
     if not rows_with_negative:
         raise ValueError(f"{train.name}: no scene has a hard negative to fine-tune on")
-    logit_scale = getattr(encoder.model, "logit_scale", None)  # start A's temperature at the model's own
-    scale = float(logit_scale.exp()) if logit_scale is not None else 1.0
-    model = FinetunedCLIP(copy.deepcopy(encoder.model), encoder.embed_dim, max(1.0, scale)).to(encoder.device)
+    if config.init_logit_scale is None:
+        own = getattr(encoder.model, "logit_scale", None)
+        scale, clamp = (max(1.0, float(own.exp())) if own is not None else 1.0), math.log(100)
+    else:
+        scale, clamp = config.init_logit_scale, None
+    model = FinetunedCLIP(copy.deepcopy(encoder.model), encoder.embed_dim, scale).to(encoder.device)
     for p in model.parameters():
         p.requires_grad_(True)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    rng = np.random.default_rng(seed)
+    params = model.parameters()
+    opt = (torch.optim.SGD(params, lr=config.lr) if config.optimizer == "sgd"
+           else torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0))
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
     images = train.images()
+    dtype = next(model.parameters()).dtype
+    total = config.steps or (config.epochs or 0) * math.ceil(len(rows_with_negative) / config.batch_size)
     history, start = [], time.perf_counter()
-    for step in tqdm(range(1, steps + 1), desc="CLIP-FT", disable=not progress, leave=False):
-        idx = rng.choice(rows_with_negative, size=min(batch_size, len(rows_with_negative)), replace=False)
-        pixels = encoder.to_pixels([images[i] for i in idx]).to(encoder.device)
+
+    def as_encoder() -> Encoder:
+        return Encoder(model, encoder.preprocess, encoder.tokenize, name=f"{encoder.name}+FT",
+                       pretrained=encoder.pretrained, device=encoder.device, precision=encoder.precision)
+
+    for step, batch in enumerate(tqdm(_batches(len(rows_with_negative), config, rng), total=total, desc="CLIP-FT",
+                                      disable=not progress, leave=False), start=1):
+        idx = [rows_with_negative[i] for i in batch]
+        pixels = encoder.to_pixels([images[i] for i in idx]).to(encoder.device, dtype)
         tokens = encoder.tokenize([train.captions[i] for i in idx] + [train.negatives[i] for i in idx])
         img = F.normalize(model.encode_image(pixels), dim=-1)
         txt = F.normalize(model.encode_text(tokens.to(encoder.device)), dim=-1)
@@ -69,22 +131,19 @@ def finetune_clip(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        with torch.no_grad():
-            model.labclip.t.clamp_(max=math.log(100))
+        if clamp is not None:
+            with torch.no_grad():
+                model.labclip.t.clamp_(max=clamp)
         row = {"step": step, "loss": loss.item(), "seconds": time.perf_counter() - start}
-        if val is not None and (step % eval_every == 0 or step == steps):
+        if val is not None and (step % config.eval_every == 0 or step == total):
             model.eval()
-            val_enc = Encoder(model, encoder.preprocess, encoder.tokenize, name=f"{encoder.name}+FT",
-                              pretrained=encoder.pretrained, device=encoder.device)
-            row["val_swap"] = _swap(val_enc, val)
+            row["val_swap"] = _swap(as_encoder(), val)
             model.train()
             for p in model.parameters():
                 p.requires_grad_(True)
         history.append(row)
     model.eval()
-    result = Encoder(model, encoder.preprocess, encoder.tokenize, name=f"{encoder.name}+FT",
-                     pretrained=encoder.pretrained, device=encoder.device)
-    return result, pd.DataFrame(history).set_index("step")
+    return as_encoder(), pd.DataFrame(history).set_index("step")
 
 
 def _swap(encoder: Encoder, ds: SceneDataset) -> float:

@@ -1,16 +1,21 @@
-"""Numbers published for the paper, each with where it comes from, so chapters can show them *labelled* beside
-the numbers they compute.
+"""Numbers published for the paper, each with where it comes from and the protocol it was measured under, so
+chapters can show them *labelled*, and beside one of ours only when the protocols match.
 
-The paper's PDF could not be read when these were collected; every value comes from a secondary source and is
-tagged with it (see ``shared/reference/labclip-paper.md`` §0 and §2):
+The paper's PDF could not be read when these were collected; every value comes from a source tagged with it:
 
 - ``NOTE``: an ICLR-2026 paper note (AI-written summary of the v3 paper);
 - ``SEC2``: an essay's sourcing notes, checked against source excerpts;
-- ``REV``: the OpenReview ICLR-2026 reviews, quoting the paper's tables.
+- ``REV``: the OpenReview ICLR-2026 reviews, quoting the paper's tables;
+- ``SC``: SugarCrepe's own table (Hsieh et al., 2023);
+- ``REPO``: computed from a file of the authors' repository.
+
+Every lookup names its fields: ``paper_value(setting="CLEVR", metric="swap accuracy (test split)",
+model="LABCLIP")``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -20,75 +25,106 @@ SOURCES = {
     "SEC2": "essay sourcing notes, checked against source excerpts",
     "REV": "OpenReview ICLR-2026 reviews",
     "SC": "SugarCrepe repository, table image assets/sugarcrepe_eval.png (Hsieh et al., 2023)",
+    "REPO": "the authors' released matrix alignment/weights/labclip_coco_neg_B32.pt "
+            "(github.com/kdariina/CLIP-not-BoW-unimodally)",
 }
 
 
 @dataclass(frozen=True)
 class PaperNumber:
-    """One reported value: what it measures, for which model, and the source tag."""
+    """One reported value: where (setting), what (metric), for which model, under which protocol, from where."""
 
-    metric: str
     setting: str
+    metric: str
     model: str
     value: float
     source: str
+    protocol: str
     note: str = ""
 
 
+_SWAP = "swap accuracy (test split)"
 PAPER_NUMBERS: tuple[PaperNumber, ...] = (
-    PaperNumber("swap accuracy (test split)", "CLEVR", "CLIP", 0.58, "NOTE"),
-    PaperNumber("swap accuracy (test split)", "PUG:SPAR", "CLIP", 0.53, "NOTE", "SEC2 gives 0.51"),
-    PaperNumber("swap accuracy (test split)", "PUG:SPARE", "CLIP", 0.50, "NOTE"),
-    PaperNumber("swap accuracy (test split)", "CLEVR", "LABCLIP", 0.95, "NOTE"),
-    PaperNumber("swap accuracy (test split)", "PUG:SPAR", "LABCLIP", 0.97, "NOTE"),
-    PaperNumber("swap accuracy (test split)", "PUG:SPARE", "LABCLIP", 0.94, "NOTE"),
-    PaperNumber("swap accuracy (test split)", "CLEVR", "CLIP-FT", 1.00, "NOTE"),
-    PaperNumber("image probe (per-object colour)", "CLEVR, 2 objects", "CLIP", 0.96, "NOTE"),
-    PaperNumber("text probe (per-object colour)", "CLEVR, 2 objects", "CLIP", 1.00, "NOTE"),
-    PaperNumber("probe chance", "CLEVR, 2 objects", "-", 0.12, "NOTE", "1/8 colours"),
-    PaperNumber("probe-direction cosine, before A", "CLEVR", "CLIP", 0.20, "NOTE"),
-    PaperNumber("probe-direction cosine, after A", "CLEVR", "LABCLIP", 0.75, "NOTE"),
-    # Real benchmarks, ViT-B/32, LABCLIP trained on COCO with NegCLIP's shuffled negatives (labclip-paper.md §2.3).
-    *(PaperNumber(metric, setting, model, value, "NOTE", note)
+    PaperNumber("CLEVR", _SWAP, "CLIP", 0.58, "NOTE", "clevr"),
+    PaperNumber("PUG:SPAR", _SWAP, "CLIP", 0.53, "NOTE", "pug_spar", "SEC2 gives 0.51"),
+    PaperNumber("PUG:SPARE", _SWAP, "CLIP", 0.50, "NOTE", "pug_spare"),
+    PaperNumber("CLEVR", _SWAP, "LABCLIP", 0.95, "NOTE", "clevr"),
+    PaperNumber("PUG:SPAR", _SWAP, "LABCLIP", 0.97, "NOTE", "pug_spar"),
+    PaperNumber("PUG:SPARE", _SWAP, "LABCLIP", 0.94, "NOTE", "pug_spare"),
+    PaperNumber("CLEVR", _SWAP, "CLIP-FT", 1.00, "NOTE", "clevr"),
+    PaperNumber("CLEVR, 2 objects", "image probe (per-object colour)", "CLIP", 0.96, "NOTE", "probe"),
+    PaperNumber("CLEVR, 2 objects", "text probe (per-object colour)", "CLIP", 1.00, "NOTE", "probe"),
+    PaperNumber("CLEVR, 2 objects", "probe chance", "-", 0.12, "NOTE", "probe", "1/8 colours"),
+    PaperNumber("CLEVR", "probe-direction cosine, before A", "CLIP", 0.20, "NOTE", "clevr"),
+    PaperNumber("CLEVR", "probe-direction cosine, after A", "LABCLIP", 0.75, "NOTE", "clevr"),
+    PaperNumber("conjunctive search, up to 35 objects", "linear probe accuracy (at least)", "CLIP", 0.80, "NOTE",
+                "conjunctive", "the paper states 'above 0.80 even with 35 objects'"),
+    # Real benchmarks, ViT-B/32, LABCLIP trained on COCO with NegCLIP's shuffled negatives.
+    *(PaperNumber(setting, metric, model, value, "NOTE", protocol, note)
       for model, values in (("CLIP", (0.63, 0.63, 0.80, 0.62, 0.30)), ("NegCLIP", (0.71, 0.81, 0.85, 0.75, 0.41)),
                             ("LABCLIP", (0.69, 0.82, 0.82, 0.74, 0.41)))
-      for (metric, setting, note), value in zip(
-          (("macro accuracy", "ARO VG-Attribution", ""), ("macro accuracy", "ARO VG-Relation", ""),
-           ("unweighted mean", "SugarCrepe replace", "mean of the 3 replace subsets, as LABCLIP's notebook"),
-           ("unweighted mean", "SugarCrepe swap", "mean of the 2 swap subsets, as LABCLIP's notebook"),
-           ("text→image R@1", "COCO Karpathy 5k test", "probably text→image, what LABCLIP's COCO script reports")),
+      for (setting, metric, protocol, note), value in zip(
+          (("ARO VG-Attribution", "macro accuracy", "aro_vga", ""),
+           ("ARO VG-Relation", "macro accuracy", "aro_vgr", "no relation dropped, as LABCLIP's notebook"),
+           ("SugarCrepe replace", "unweighted mean", "sugarcrepe",
+            "mean of the 3 replace subsets, as LABCLIP's notebook"),
+           ("SugarCrepe swap", "unweighted mean", "sugarcrepe", "mean of the 2 swap subsets, as LABCLIP's notebook"),
+           ("COCO Karpathy 5k test", "text→image R@1", "coco_retrieval",
+            "probably text→image, what LABCLIP's COCO script reports")),
           values, strict=True)),
-    # SugarCrepe's own table for OpenAI ViT-B-32 (per subset, %/100).
-    *(PaperNumber("accuracy", f"SugarCrepe {subset}", "CLIP", value, "SC")
+    # SugarCrepe's own table for OpenAI ViT-B-32 (per subset, %/100): its protocol is SugarCrepe's main_eval.py.
+    *(PaperNumber(f"SugarCrepe {subset}", "accuracy", "CLIP", value, "SC", "sugarcrepe")
       for subset, value in (("replace_obj", 0.9092), ("replace_att", 0.8008), ("replace_rel", 0.6920),
                             ("swap_obj", 0.6138), ("swap_att", 0.6396), ("add_obj", 0.7721), ("add_att", 0.6879))),
+    # The authors' released COCO matrix for ViT-B/32 (D = 512), summarised from the file itself.
+    PaperNumber("released COCO A, ViT-B/32", "mean diagonal", "LABCLIP", 1.33, "REPO", "released_A"),
+    PaperNumber("released COCO A, ViT-B/32", "mean |off-diagonal|", "LABCLIP", 0.076, "REPO", "released_A"),
 )
 
 
-def paper_table(metric_contains: str = "", setting_contains: str = "", setting: str | None = None) -> pd.DataFrame:
-    """The reported numbers whose metric and setting contain the given strings (or whose setting is exactly
-    ``setting``), with their sources."""
-    rows = [
-        {"metric": p.metric, "setting": p.setting, "model": p.model, "paper value": p.value,
-         "source": f"{p.source}: {SOURCES[p.source]}" + (f" ({p.note})" if p.note else "")}
-        for p in PAPER_NUMBERS
-        if metric_contains in p.metric and setting_contains in p.setting and setting in (None, p.setting)
-    ]
+def paper_number(*, setting: str, metric: str, model: str) -> PaperNumber:
+    """The one reported number for (setting, metric, model); a clear error when there is none or several."""
+    found = [p for p in PAPER_NUMBERS if (p.setting, p.metric, p.model) == (setting, metric, model)]
+    if len(found) != 1:
+        raise KeyError(f"{len(found)} paper numbers for setting={setting!r}, metric={metric!r}, model={model!r}")
+    return found[0]
+
+
+def paper_value(*, setting: str, metric: str, model: str) -> float:
+    """The value of :func:`paper_number`."""
+    return paper_number(setting=setting, metric=metric, model=model).value
+
+
+def _source(p: PaperNumber) -> str:
+    return f"{p.source}: {SOURCES[p.source]}" + (f" ({p.note})" if p.note else "")
+
+
+def paper_table(*, setting: str | None = None, setting_contains: str = "", metric_contains: str = "") -> pd.DataFrame:
+    """The reported numbers whose setting is ``setting`` (or contains ``setting_contains``) and whose metric
+    contains ``metric_contains``, with their protocol and source."""
+    rows = [{"setting": p.setting, "metric": p.metric, "model": p.model, "paper value": p.value,
+             "protocol": p.protocol, "source": _source(p)}
+            for p in PAPER_NUMBERS
+            if setting in (None, p.setting) and setting_contains in p.setting and metric_contains in p.metric]
     if not rows:
-        raise ValueError(f"no reported number matches {metric_contains!r} / {setting_contains!r}")
+        raise ValueError(f"no reported number matches setting={setting!r}/{setting_contains!r}, "
+                         f"metric containing {metric_contains!r}")
     return pd.DataFrame(rows)
 
 
-def beside_paper(ours: dict[tuple[str, str], float], setting_contains: str = "",
-                 setting: str | None = None) -> pd.DataFrame:
-    """Our numbers (keyed by (metric, model)) in a column next to the paper's, for the rows that have both.
+def beside_paper(ours: Iterable[tuple[str, str, str, float]], protocol: str | None = None) -> pd.DataFrame:
+    """Our numbers, given as ``(setting, metric, model, value)``, in a column next to the paper's.
 
-    Pick the paper's rows by a substring of their setting (``"CLEVR"``) or by an exact setting (``"PUG:SPAR"``).
+    ``protocol`` is the protocol our numbers were measured under (a row of :mod:`labclip_utils.protocol`); a
+    paper number is shown beside ours only when its protocol is the same, otherwise the cell says why not.
     """
-    table = paper_table(setting_contains=setting_contains, setting=setting)
-    keep = [(m, k) in ours for m, k in zip(table["metric"], table["model"], strict=True)]
-    table = table[keep].copy()
-    if table.empty:
+    rows = []
+    for setting, metric, model, value in ours:
+        p = paper_number(setting=setting, metric=metric, model=model)
+        same = protocol is None or protocol == p.protocol
+        rows.append({"setting": setting, "metric": metric, "model": model, "this book": round(float(value), 3),
+                     "paper": p.value if same else None, "protocol": p.protocol,
+                     "source": _source(p) if same else f"not comparable: measured under protocol {p.protocol!r}"})
+    if not rows:
         raise ValueError("none of our numbers has a counterpart in the paper's table")
-    table.insert(4, "this book", [round(ours[(m, k)], 3) for m, k in zip(table["metric"], table["model"], strict=True)])
-    return table.set_index(["metric", "model"])
+    return pd.DataFrame(rows).set_index(["setting", "metric", "model"])

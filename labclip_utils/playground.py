@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from labclip_utils.labclip import Labclip
+from labclip_utils.labclip import LabclipMap
 from labclip_utils.models.encoder import Encoder
 from labclip_utils.scenes.dataset import SceneDataset
 
@@ -22,7 +22,7 @@ class Playground:
     """Scores captions against the scenes of ``scenes`` with plain CLIP and with a LABCLIP map."""
 
     encoder: Encoder
-    labclip: Labclip
+    labclip_map: LabclipMap
     scenes: SceneDataset
 
     def default_captions(self, index: int) -> tuple[str, str]:
@@ -40,7 +40,7 @@ class Playground:
         image = self.encoder.encode_images([self.scenes.image(index)], progress=False)
         texts = self.encoder.encode_texts([caption_a, caption_b], progress=False)
         rows = {}
-        for model, t in (("CLIP", texts), ("LABCLIP", self.labclip.map_texts(texts))):
+        for model, t in (("CLIP", texts), ("LABCLIP", self.labclip_map.map_texts(texts))):
             a, b = (image @ t.T)[0].tolist()
             rows[model] = {"caption A": a, "caption B": b,
                            "prefers": "A" if a > b else "B" if b > a else "tie", "margin (A − B)": a - b}

@@ -1,17 +1,27 @@
 """Profiles: what a chapter runs on.
 
-``offline`` is the default (a laptop, CI): scenes generated on the fly and the miniature CLIP trained on
-the CPU, nothing downloaded. ``paper`` runs the same chapters on a real pretrained open_clip model
-(``ViT-B-32``/``openai`` unless ``LABCLIP_MODEL``/``LABCLIP_PRETRAINED`` say otherwise) and the real
-datasets, which it may download; it is meant for Colab or a GPU.
+``offline`` is the default (a laptop, CI): scenes generated on the fly and the miniature CLIP trained on the CPU,
+nothing downloaded. ``paper`` runs the same chapters as the paper does: OpenAI's ViT-L/14 for the synthetic
+experiments (CLEVR, PUG) and ViT-B/32 for the real benchmarks (COCO, ARO, SugarCrepe), on the real datasets, which
+it may download; it is meant for Colab or a GPU.
 
-Pick one with the ``PROFILE`` parameter at the top of a chapter or with ``LABCLIP_PROFILE``.
+Pick one with the ``PROFILE`` parameter at the top of a chapter or with ``LABCLIP_PROFILE``. Settings of the paper
+profile, each an environment variable:
+
+- ``LABCLIP_MODEL`` / ``LABCLIP_PRETRAINED``: the backbone of the real benchmarks (default ``ViT-B-32``/``openai``);
+- ``LABCLIP_SYNTHETIC_MODEL`` / ``LABCLIP_SYNTHETIC_PRETRAINED``: the backbone of the synthetic experiments
+  (default ``ViT-L-14``/``openai``); a weights tag or a checkpoint file;
+- ``LABCLIP_PRECISION``: ``auto`` (fp16 on a GPU, fp32 on a CPU, as OpenAI's ``clip`` package), ``fp16`` or ``fp32``;
+- ``LABCLIP_SCALE``: a number in (0, 1] that shrinks scene counts, benchmark subsets and epochs together
+  (a rehearsal on a CPU); 1 changes nothing;
+- ``LABCLIP_MIRROR``: a URL or folder that serves every download under its official file name
+  (see :mod:`labclip_utils.benchmarks.downloads`).
 """
 
 from __future__ import annotations
 
+import math
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +32,38 @@ CACHE_ENV = "LABCLIP_CACHE_DIR"
 DATA_ENV = "LABCLIP_DATA_DIR"
 MODEL_ENV = "LABCLIP_MODEL"
 PRETRAINED_ENV = "LABCLIP_PRETRAINED"
+SYNTHETIC_MODEL_ENV = "LABCLIP_SYNTHETIC_MODEL"
+SYNTHETIC_PRETRAINED_ENV = "LABCLIP_SYNTHETIC_PRETRAINED"
+PRECISION_ENV = "LABCLIP_PRECISION"
+SCALE_ENV = "LABCLIP_SCALE"
 DEVICE_ENV = "LABCLIP_DEVICE"
 THREADS_ENV = "LABCLIP_NUM_THREADS"
 
 DEFAULT_PROFILE = "offline"
-PAPER_MODEL = "ViT-B-32"
-PAPER_PRETRAINED = "openai"
+Experiment = Literal["synthetic", "real"]
+
+#: Every setting, as (environment variable(s), default, what it does): chapter 0 and the README show this table.
+SETTINGS: tuple[tuple[str, str, str], ...] = (
+    (f"{PROFILE_ENV}", DEFAULT_PROFILE, "which profile runs (a chapter's PROFILE parameter wins)"),
+    (f"{CACHE_ENV}", "~/.cache/labclip", "where weights, embeddings and downloads are cached"),
+    (f"{DATA_ENV}", "<cache>/data", "where the paper profile's datasets go"),
+    (f"{SYNTHETIC_MODEL_ENV}, {SYNTHETIC_PRETRAINED_ENV}", "ViT-L-14, openai",
+     "the CLIP of the synthetic experiments (a weights tag or a checkpoint file)"),
+    (f"{MODEL_ENV}, {PRETRAINED_ENV}", "ViT-B-32, openai", "the CLIP of the real benchmarks"),
+    (f"{PRECISION_ENV}", "auto", "fp16 on a GPU and fp32 on a CPU (as OpenAI's clip package), or fp16, fp32"),
+    ("LABCLIP_MIRROR", "unset",
+     "fetch every file from <mirror>/<dataset>/<file> (a URL or a folder) instead of its official host"),
+    (f"{SCALE_ENV}", "1", "shrink scene counts, benchmark subsets and epochs together (a rehearsal on a CPU)"),
+    (f"{DEVICE_ENV}", "auto", "cuda when available, else cpu"),
+    (f"{THREADS_ENV}", "all cores", "CPU threads torch may use"),
+)
+
+
+def settings_table():
+    """:data:`SETTINGS` as a table (environment variable, default, what it does)."""
+    import pandas as pd
+
+    return pd.DataFrame(SETTINGS, columns=["setting", "default", "what it does"]).set_index("setting")
 
 
 @dataclass(frozen=True)
@@ -38,6 +74,8 @@ class ProfileSpec:
     title: str
     model: str
     pretrained: str | None
+    synthetic_model: str
+    synthetic_pretrained: str | None
     data: Literal["generated", "real"]
     downloads: bool
     needs: str
@@ -48,20 +86,16 @@ PROFILE_SPECS: dict[str, ProfileSpec] = {
     "offline": ProfileSpec(
         name="offline",
         title="miniature CLIP trained on this CPU, generated scenes, no downloads",
-        model="miniature",
-        pretrained=None,
-        data="generated",
-        downloads=False,
+        model="miniature", pretrained="seed0", synthetic_model="miniature", synthetic_pretrained="seed0",
+        data="generated", downloads=False,
         needs="any laptop CPU; the miniature is trained once and cached",
         image_size=64,
     ),
     "paper": ProfileSpec(
         name="paper",
-        title="pretrained open_clip model and the paper's datasets",
-        model=PAPER_MODEL,
-        pretrained=PAPER_PRETRAINED,
-        data="real",
-        downloads=True,
+        title="the paper's CLIP backbones and datasets",
+        model="ViT-B-32", pretrained="openai", synthetic_model="ViT-L-14", synthetic_pretrained="openai",
+        data="real", downloads=True,
         needs="a GPU (Colab's free T4 is enough) and internet access for the downloads",
         image_size=224,
     ),
@@ -70,16 +104,20 @@ PROFILE_SPECS: dict[str, ProfileSpec] = {
 
 @dataclass(frozen=True)
 class Profile:
-    """A resolved profile: the spec plus this machine's device and folders."""
+    """A resolved profile: the spec plus this machine's device, folders and settings."""
 
     name: str
     title: str
     model: str
     pretrained: str | None
+    synthetic_model: str
+    synthetic_pretrained: str | None
     data: Literal["generated", "real"]
     downloads: bool
     image_size: int
     device: str
+    precision: str
+    scale: float
     cache_dir: Path
     data_dir: Path
 
@@ -87,18 +125,49 @@ class Profile:
     def is_offline(self) -> bool:
         return self.name == "offline"
 
+    def backbone(self, experiment: Experiment = "real") -> tuple[str, str | None]:
+        """``(model, weights)`` for the synthetic experiments (CLEVR, PUG, probes) or the real benchmarks."""
+        if experiment not in ("synthetic", "real"):
+            raise ValueError(f"experiment must be 'synthetic' or 'real', got {experiment!r}")
+        if experiment == "synthetic":
+            return self.synthetic_model, self.synthetic_pretrained
+        return self.model, self.pretrained
+
+    def label(self, experiment: Experiment = "real") -> str:
+        """How tables name this profile's CLIP: ``"CLIP (miniature)"``, ``"CLIP (ViT-L-14/openai)"``."""
+        model, weights = self.backbone(experiment)
+        return "CLIP (miniature)" if model == "miniature" else f"CLIP ({model}/{weights or 'random init'})"
+
+    def load_encoder(self, experiment: Experiment = "real", *, random_init: bool = False):
+        """The encoder this profile uses for an experiment (``random_init=True``: the same architecture before
+        training, the control of every probe). Prints which backbone ran, and warns when the weights are random."""
+        from labclip_utils.models import load_encoder
+
+        model, weights = self.backbone(experiment)
+        encoder = load_encoder(model, None if random_init else weights, self.device, precision=self.precision)
+        if not random_init:
+            print(f"{experiment} experiments run on {encoder.id} ({self.precision})")
+            if weights is not None and Path(weights).suffix in (".pt", ".bin", ".safetensors") and "random" in \
+                    Path(weights).name:
+                print("NOTE: these weights are a random-init stand-in (a rehearsal): every number below is "
+                      "meaningless as a result; only the code path is being tested.")
+        return encoder
+
+    def scaled(self, n: int, minimum: int = 1) -> int:
+        """``n`` shrunk by ``LABCLIP_SCALE`` (at least ``minimum``): scene counts, subsets, epochs."""
+        return n if self.scale >= 1 else max(minimum, math.ceil(n * self.scale))
+
     def summary(self) -> str:
         """One line for the top of a chapter."""
-        model = self.model if self.pretrained is None else f"{self.model}/{self.pretrained}"
-        return (
-            f"Profile '{self.name}': {self.title}. Model: {model}; data: {self.data}; "
-            f"device: {self.device}; cache: {self.cache_dir}"
-        )
+        def name(model: str, weights: str | None) -> str:
+            return model if weights is None else f"{model}/{Path(weights).name if '/' in weights else weights}"
 
-
-def in_colab() -> bool:
-    """True inside a Google Colab runtime."""
-    return "google.colab" in sys.modules
+        models = name(self.model, self.pretrained)
+        if (self.synthetic_model, self.synthetic_pretrained) != (self.model, self.pretrained):
+            models = f"{name(self.synthetic_model, self.synthetic_pretrained)} (synthetic), {models} (real data)"
+        scale = f"; scale {self.scale:g}" if self.scale < 1 else ""
+        return (f"Profile '{self.name}': {self.title}. Models: {models}; data: {self.data}; device: {self.device} "
+                f"({self.precision}){scale}; cache: {self.cache_dir}")
 
 
 def default_cache_dir() -> Path:
@@ -123,6 +192,29 @@ def resolve_device(requested: str | None = None) -> str:
     return requested
 
 
+def resolve_precision(requested: str | None, device: str) -> str:
+    """``fp16`` on a GPU and ``fp32`` on a CPU for ``auto`` (what OpenAI's ``clip`` package does), else as asked."""
+    requested = (requested or "auto").strip().lower()
+    if requested == "auto":
+        return "fp16" if device.startswith("cuda") else "fp32"
+    if requested not in ("fp16", "fp32"):
+        raise ValueError(f"unknown precision {requested!r} (from ${PRECISION_ENV}); use 'auto', 'fp16' or 'fp32'")
+    return requested
+
+
+def resolve_scale(value: str | None) -> float:
+    """``$LABCLIP_SCALE`` as a number in (0, 1]; 1 when unset."""
+    if not value:
+        return 1.0
+    try:
+        scale = float(value)
+    except ValueError:
+        raise ValueError(f"${SCALE_ENV} must be a number in (0, 1], got {value!r}") from None
+    if not 0 < scale <= 1:
+        raise ValueError(f"${SCALE_ENV} must be a number in (0, 1], got {value!r}")
+    return scale
+
+
 def current_profile(name: str | None = None, *, device: str | None = None) -> Profile:
     """Resolve a profile without side effects.
 
@@ -134,27 +226,28 @@ def current_profile(name: str | None = None, *, device: str | None = None) -> Pr
         raise ValueError(f"unknown profile {chosen!r} (from {source}); choose one of {sorted(PROFILE_SPECS)}")
     spec = PROFILE_SPECS[chosen]
     model, pretrained = spec.model, spec.pretrained
+    synthetic, synthetic_pretrained = spec.synthetic_model, spec.synthetic_pretrained
     if chosen == "paper":
         model = os.environ.get(MODEL_ENV) or model
         pretrained = os.environ.get(PRETRAINED_ENV) or pretrained
+        synthetic = os.environ.get(SYNTHETIC_MODEL_ENV) or synthetic
+        synthetic_pretrained = os.environ.get(SYNTHETIC_PRETRAINED_ENV) or synthetic_pretrained
     cache_dir = default_cache_dir()
     data_dir = Path(os.environ[DATA_ENV]).expanduser().resolve() if os.environ.get(DATA_ENV) else cache_dir / "data"
+    resolved = resolve_device(device)
     return Profile(
-        name=spec.name,
-        title=spec.title,
-        model=model,
-        pretrained=pretrained,
-        data=spec.data,
-        downloads=spec.downloads,
-        image_size=spec.image_size,
-        device=resolve_device(device),
-        cache_dir=cache_dir,
-        data_dir=data_dir,
+        name=spec.name, title=spec.title, model=model, pretrained=pretrained, synthetic_model=synthetic,
+        synthetic_pretrained=synthetic_pretrained, data=spec.data, downloads=spec.downloads,
+        image_size=spec.image_size, device=resolved,
+        precision=resolve_precision(os.environ.get(PRECISION_ENV), resolved) if chosen == "paper" else "fp32",
+        scale=resolve_scale(os.environ.get(SCALE_ENV)) if chosen == "paper" else 1.0,
+        cache_dir=cache_dir, data_dir=data_dir,
     )
 
 
 def use_profile(name: str | None = None, *, seed: int = 0, verbose: bool = True) -> Profile:
-    """Resolve the profile for a chapter, seed everything and print which profile runs.
+    """Resolve the profile for a chapter, seed everything and print which profile runs. In the offline profile,
+    install the published prebuilt artefacts when the cache has no miniature yet (:mod:`labclip_utils.artifacts`).
 
     Also honours ``$LABCLIP_NUM_THREADS`` (the book's runner sets it so that notebooks executing in
     parallel do not fight over the cores).
@@ -168,7 +261,7 @@ def use_profile(name: str | None = None, *, seed: int = 0, verbose: bool = True)
 
         torch.set_num_threads(int(threads))
     seed_everything(seed)
-    if profile.name == "paper" and profile.device == "cpu":
+    if profile.name == "paper" and profile.device == "cpu" and profile.scale >= 1:
         warnings.warn(
             "the 'paper' profile runs a real CLIP on the full datasets; without a GPU this takes hours. "
             "In Colab: Runtime > Change runtime type > GPU.",
@@ -176,28 +269,8 @@ def use_profile(name: str | None = None, *, seed: int = 0, verbose: bool = True)
         )
     if verbose:
         print(profile.summary())
+    if profile.is_offline:  # the Colab fast path: the published prebuilt miniature, when the cache has none yet
+        from labclip_utils.artifacts import ensure
+
+        ensure(profile.cache_dir, verbose=verbose)
     return profile
-
-
-@dataclass(frozen=True)
-class Download:
-    """Something the paper profile fetches (the checksummed registry lives with the benchmark loaders)."""
-
-    item: str
-    used_for: str
-    size: str
-    how: str
-
-
-#: What the ``paper`` profile fetches, from the datasets' own documentation
-#: (see ``shared/reference/labclip-paper.md`` §4); "?" where the size is not published.
-PAPER_DOWNLOADS: tuple[Download, ...] = (
-    Download("open_clip ViT-B-32 / openai weights", "every chapter", "about 350 MB", "open_clip, automatic"),
-    Download("CLEVR-style scenes", "chapters 1-4", "none", "generated at 224 px by labclip_utils"),
-    Download("PUG:SPAR (43,560 images, labels.csv)", "binding, probing", "about 16 GB", "Meta public files"),
-    Download("PUG:SPARE (CSV + 4 world folders)", "binding, probing", "?", "Google Drive (gdown)"),
-    Download("COCO Karpathy test (5k images, 25k captions)", "retrieval, ARO order", "about 6 GB", "COCO val2014"),
-    Download("ARO VG-Relation / VG-Attribution", "ARO", "about 1 GB", "Google Drive (gdown)"),
-    Download("SugarCrepe (7 JSON files + COCO val2017)", "SugarCrepe", "about 1 GB", "GitHub + COCO"),
-    Download("Flickr30k test images", "Flickr30k-Order", "about 4 GB", "manual (licence form)"),
-)

@@ -10,109 +10,39 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
-import torch
 
-from labclip_utils.benchmarks import (
-    BENCHMARKS,
-    BenchmarkFormatError,
-    aro,
-    coco,
-    downloads,
-    load_benchmark,
-    metrics,
-    scene_tagger,
-    text,
-)
+from labclip_utils.benchmarks import BENCHMARKS, aro, coco, downloads, load_benchmark, scene_tagger, text
 from labclip_utils.benchmarks.offline import OfflineSizes, write_offline_benchmarks
-from labclip_utils.benchmarks.runner import choice_scores, encode_task, evaluate, save_results
 from labclip_utils.benchmarks.sugarcrepe import load_sugarcrepe
 from labclip_utils.benchmarks.suite import headline_table, restrict_to_vocabulary, run_suite
-from labclip_utils.labclip import Labclip
+from labclip_utils.labclip import LabclipMap
+from labclip_utils.metrics import SUGARCREPE_FAMILIES
 from labclip_utils.store import EmbeddingStore
-
-
-# -- metrics, each on a hand-computed example ------------------------------------------------------------------
-def test_choice_correct_tie_rules():
-    scores = np.array([[0.2, 0.5], [0.5, 0.5], [0.6, 0.1]])
-    answer = np.array([1, 1, 1])
-    assert metrics.choice_correct(scores, answer, "strict").tolist() == [True, False, False]
-    assert metrics.choice_correct(scores, answer, "correct").tolist() == [True, True, False]
-    # argmax takes the first maximum: a tie goes to option 0, the false caption in ARO's VG layout
-    assert metrics.choice_correct(scores, answer, "first").tolist() == [True, False, False]
-    assert metrics.choice_correct(scores, np.array([0, 0, 0]), "first").tolist() == [False, True, True]
-    with pytest.raises(ValueError, match="tie rule"):
-        metrics.choice_correct(scores, answer, "maybe")
-
-
-def test_macro_and_micro_accuracy():
-    correct = np.array([1, 0, 1, 1, 1, 0, 1])
-    groups = ["a", "a", "b", "b", "b", "b", "c"]
-    macro, per = metrics.macro_accuracy(correct, groups)
-    assert macro == pytest.approx((0.5 + 0.75 + 1.0) / 3)
-    assert metrics.micro_accuracy(correct) == pytest.approx(5 / 7)
-    # ARO's VG-A filter: only groups with at least min_count items
-    macro2, per2 = metrics.macro_accuracy(correct, groups, min_count=2)
-    assert macro2 == pytest.approx((0.5 + 0.75) / 2)
-    assert per2.loc["c", "kept"] == False  # noqa: E712
-    macro3, _ = metrics.macro_accuracy(correct, groups, exclude={"b"})
-    assert macro3 == pytest.approx(0.75)
-    with pytest.raises(ValueError, match="no group"):
-        metrics.macro_accuracy(correct, groups, min_count=10)
-
-
-def test_recalls_by_hand():
-    images = torch.eye(3)
-    texts = torch.tensor([[1.0, 0.8, 0], [0.1, 0, 0.95], [0, 0.7, 0], [0, 0.6, 0.5], [0, 0, 1], [0.9, 0.5, 0.1]])
-    owner = torch.tensor([0, 0, 1, 1, 2, 2])
-    # text→image ranks of the own image: 0, 1, 0, 0, 0, 2
-    t2i = metrics.text_to_image_recall(images, texts, owner, ks=(1, 2, 3))
-    assert t2i == pytest.approx({1: 4 / 6, 2: 5 / 6, 3: 1.0})
-    # image→text: image 1's best caption is text 0 (0.8, image 0's), its own text 2 (0.7) comes second
-    i2t = metrics.image_to_text_recall(images, texts, owner, ks=(1, 2))
-    assert i2t == pytest.approx({1: 2 / 3, 2: 1.0})
-    ranks = metrics.ranks_of_true(texts @ images.T, owner, chunk=4)
-    assert ranks.tolist() == [0, 1, 0, 0, 0, 2]
-
-
-def test_sugarcrepe_weighted_and_unweighted_means():
-    acc = {"replace_obj": 0.9, "replace_att": 0.5, "swap_att": 0.6}
-    counts = {"replace_obj": 10, "replace_att": 30, "swap_att": 5}
-    table = metrics.sugarcrepe_summary(acc, counts)
-    assert table.loc["replace", "weighted"] == pytest.approx((9 + 15) / 40)
-    assert table.loc["replace", "unweighted"] == pytest.approx(0.7)
-    assert table.loc["swap", "weighted"] == pytest.approx(0.6)
-    assert "add" not in table.index
-    # SugarCrepe's published ViT-B-32 row: weighted replace 80.76, unweighted 80.07 (labclip-paper.md §3.2)
-    published = {"replace_obj": 90.92, "replace_att": 80.08, "replace_rel": 69.20}
-    n = {"replace_obj": 1652, "replace_att": 788, "replace_rel": 1406}
-    row = metrics.sugarcrepe_summary(published, n).loc["replace"]
-    assert row["weighted"] == pytest.approx(80.76, abs=0.01)
-    assert row["unweighted"] == pytest.approx(80.07, abs=0.01)
+from labclip_utils.tasks import BenchmarkFormatError
 
 
 # -- text ---------------------------------------------------------------------------------------------------
 def test_pre_caption_and_perturbations_keep_the_words():
     assert text.pre_caption("A man (on a) horse!  Riding.", max_words=4) == "a man on a"
     tagger = scene_tagger()
-    rng = np.random.default_rng(0)
     caption = "a red cube and a blue sphere and a green cone"
-    options = text.order_options(caption, tagger, rng)
+    options = text.order_options(caption, tagger, text.Shuffler(0))
     assert options[0] == caption and len(options) == 5
     for option in options:
         assert sorted(option.split()) == sorted(caption.split())
-    shuffled = text.shuffle_nouns_and_adjectives(caption, tagger, np.random.default_rng(3))
+    shuffled = text.shuffle_nouns_and_adjectives(caption, tagger, text.Shuffler(3))
     words, orig = shuffled.split(), caption.split()
     assert [w for w in words if w in ("a", "and")] == [w for w in orig if w in ("a", "and")]
     assert text.trigrams(list("abcdefg")) == [["a", "b", "c"], ["d", "e", "f"], ["g"]]
-    again = text.order_options(caption, tagger, np.random.default_rng(0))
+    again = text.order_options(caption, tagger, text.Shuffler(0))
     assert again == options, "seeded perturbations must repeat"
 
 
 def test_negclip_negative_can_equal_the_positive():
     tagger = text.LexiconTagger(["dog"], ["brown"])
-    pos, neg = text.negclip_negative("A brown dog.", tagger, np.random.default_rng(0))
+    pos, neg = text.negclip_negative("A brown dog.", tagger, text.Shuffler(0))
     assert pos == neg == "a brown dog"
 
 
@@ -127,10 +57,10 @@ def test_every_registered_benchmark_loads_from_its_real_format(fixtures):
         task = load_benchmark(name, fixtures, tagger=scene_tagger())
         assert len(task) > 0, name
         for ref in task.images:
-            assert Path(ref.path).is_file()
+            assert Path(ref.path).is_file() if hasattr(ref, "path") else ref.load().size
     sugar = load_benchmark("sugarcrepe", fixtures)
-    assert set(sugar.subset) == set(metrics.SUGARCREPE_FAMILIES["replace"] + metrics.SUGARCREPE_FAMILIES["swap"]
-                                     + metrics.SUGARCREPE_FAMILIES["add"])
+    assert set(sugar.subset) == set(SUGARCREPE_FAMILIES["replace"] + SUGARCREPE_FAMILIES["swap"]
+                                     + SUGARCREPE_FAMILIES["add"])
     assert len(sugar.images) < len(sugar), "SugarCrepe analogues share images between subsets"
     coco_task = load_benchmark("coco_retrieval", fixtures)
     assert len(coco_task) == 5 * len(coco_task.images)
@@ -205,56 +135,11 @@ def test_coco_training_pairs_use_negclip_shuffles(fixtures, tmp_path):
     test = json.loads((root / "coco_karpathy_test.json").read_text())
     train = [{"caption": c, "image": r["image"], "image_id": str(i)} for i, r in enumerate(test) for c in r["caption"]]
     (root / "coco_karpathy_train.json").write_text(json.dumps(train))
-    images, pos, neg = coco.coco_training_pairs(root, scene_tagger(), seed=0)
+    images, pos, neg = coco.coco_training_pairs(root, scene_tagger(), seed=0, restval="karpathy")
     assert len(images) == len(pos) == len(neg) == len(train)
     assert all(sorted(p.split()) == sorted(n.split()) for p, n in zip(pos, neg, strict=True))
     assert any(p != n for p, n in zip(pos, neg, strict=True))
-    assert coco.coco_training_pairs(root, scene_tagger(), seed=0)[2] == neg
-
-
-# -- runner --------------------------------------------------------------------------------------------------
-def test_runner_encodes_each_unique_image_and_caption_once(fixtures, tiny_encoder, tmp_path, monkeypatch):
-    from labclip_utils.benchmarks import base
-
-    task = load_benchmark("sugarcrepe", fixtures)
-    loads = []
-    original = base.ImageRef.load
-    monkeypatch.setattr(base.ImageRef, "load", lambda self: loads.append(self.path) or original(self))
-    store = EmbeddingStore(root=tmp_path / "emb")
-    emb = encode_task(tiny_encoder, task, store=store, progress=False)
-    assert sorted(loads) == sorted(r.path for r in task.images), "each unique image is loaded exactly once"
-    assert emb.images.shape[0] == len(task.images) < len(task)
-    assert emb.texts.shape[0] == len(task.texts)
-    calls = dict(tiny_encoder.calls)
-    again = encode_task(tiny_encoder, task, store=store, progress=False)
-    assert again.from_cache and tiny_encoder.calls == calls, "a cache hit encodes nothing"
-    # scores agree with encoding one item by hand
-    scores = choice_scores(emb, task)
-    image = tiny_encoder.encode_images([task.images[task.image_index[3]].load()], progress=False)
-    option_emb = tiny_encoder.encode_texts(list(task.options[3]), progress=False)
-    np.testing.assert_allclose(scores[3], (image @ option_emb.T).numpy()[0], atol=1e-5)
-
-
-def test_evaluate_tables_and_identity_map(fixtures, tiny_encoder, tmp_path):
-    store = EmbeddingStore(root=tmp_path / "emb")
-    task = load_benchmark("vg_attribution", fixtures)
-    table = evaluate(tiny_encoder, task, {"CLIP": None, "identity A": Labclip(tiny_encoder.embed_dim)}, store=store,
-                     progress=False)
-    assert list(table.columns) == ["benchmark", "model", "subset", "metric", "value", "items", "definition"]
-    assert set(table.metric) == {"macro accuracy", "micro accuracy"} and table.value.between(0, 1).all()
-    # A = I changes scores only by rounding (TinyClip's text tower is a bag of words, so near-ties are common and
-    # the table's accuracies may differ by a tie or two; the scores themselves must agree)
-    emb = encode_task(tiny_encoder, task, store=store, progress=False)
-    np.testing.assert_allclose(choice_scores(emb, task, Labclip(tiny_encoder.embed_dim)), choice_scores(emb, task),
-                               atol=1e-6)
-    retrieval = evaluate(tiny_encoder, load_benchmark("coco_retrieval", fixtures), store=store, progress=False)
-    assert {"text→image R@1", "image→text R@10"} <= set(retrieval.metric)
-    out = save_results(table, tmp_path / "r" / "vga.json")
-    assert json.loads(out.read_text())[0]["benchmark"] == "vg_attribution"
-    with pytest.raises(FileExistsError, match="earlier result"):
-        save_results(table, out)
-    save_results(table, out, overwrite=True)
-    assert [p.name for p in out.parent.iterdir()] == ["vga.json"], "no temporary file left behind"
+    assert coco.coco_training_pairs(root, scene_tagger(), seed=0, restval="karpathy")[2] == neg
 
 
 def test_suite_leaves_out_unreadable_items_and_counts_them(fixtures, tiny_encoder, tmp_path):
@@ -267,11 +152,18 @@ def test_suite_leaves_out_unreadable_items_and_counts_them(fixtures, tiny_encode
     assert dropped > 0 and "replace_rel" not in set(task.subset)
     none, dropped = restrict_to_vocabulary(Picky(), load_benchmark("vg_relation", fixtures))
     assert none is None and dropped > 0
-    results, coverage = run_suite(tiny_encoder, {"CLIP": None}, fixtures, names=["clevr", "sugarcrepe"],
+    maps = {"CLIP": None, "LABCLIP": LabclipMap(tiny_encoder.embed_dim)}
+    results, coverage = run_suite(tiny_encoder, maps, fixtures, names=["clevr", "sugarcrepe"], real_a="scenes",
                                   store=EmbeddingStore(root=tmp_path / "emb"), progress=False)
     assert coverage.loc["clevr", "items run"] > 0
     headline = headline_table(results)
     assert "CLEVR swap test" in headline.index and headline.loc["CLEVR swap test", "paper: CLIP"] == 0.58
+    clevr = results[results.benchmark == "clevr"]
+    assert set(clevr.loc[clevr.model == "LABCLIP", "A fitted on"]) == {"clevr training split"}, "one A per dataset"
+    assert "accuracy (cosine)" in set(clevr.metric), "the paper's raw-dot baseline, and the cosine one"
+    sugar = results[results.benchmark == "sugarcrepe"]
+    assert set(sugar.loc[sugar.model == "LABCLIP", "A fitted on"]) == {"scenes"}
+    assert pd.isna(headline.loc["SugarCrepe swap (unweighted)", "paper: LABCLIP"]), "A not from COCO: no paper value"
 
 
 # -- downloads ---------------------------------------------------------------------------------------------
@@ -341,22 +233,36 @@ def test_archives_are_unpacked_atomically_and_safely(server, tmp_path):
     assert not list(root.glob(".extract-*"))
     with zipfile.ZipFile(served / "evil.zip", "w") as z:
         z.writestr("../escape.txt", b"x")
-    with pytest.raises(ValueError, match="refusing to unpack"):
+    with pytest.raises(downloads.DownloadError, match="refusing to unpack"):
         downloads.fetch(downloads.RemoteFile("evil.zip", f"{url}/evil.zip", extract="zip"), root, progress=False)
     assert not (tmp_path / "escape.txt").exists()
 
 
-def test_download_generates_clevr_and_the_suite_reports_manual_data(tmp_path, monkeypatch, tiny_encoder):
-    import labclip_utils.benchmarks as bench
+def test_a_mirror_folder_serves_the_clevr_renders_and_the_suite_reports_manual_data(tmp_path, monkeypatch,
+                                                                                    tiny_encoder):
+    from labclip_utils.scenes import make_scenes, save_scenes
 
-    monkeypatch.setattr(bench, "CLEVR_GENERATED", 80)
-    task = load_benchmark("clevr", tmp_path / "data", download=True)
-    assert len(task) > 0 and (tmp_path / "data" / "clevr" / "labclip.json").is_file()
+    renders = save_scenes(make_scenes(80, "clevr", 2, seed=2, image_size=32), tmp_path / "renders")
+    mirror = tmp_path / "mirror" / "clevr"
+    mirror.mkdir(parents=True)
+    with zipfile.ZipFile(mirror / "clevr_2obj.zip", "w") as z:  # the authors' layout at the top of the zip
+        for path in renders.rglob("*"):
+            if path.is_file() and path.name != "labclip.json":
+                z.write(path, path.relative_to(renders).as_posix())
+    monkeypatch.setenv(downloads.MIRROR_ENV, str(tmp_path / "mirror"))
+    assert downloads.source("clevr", downloads.DATASETS["clevr"][0]) == f"{tmp_path}/mirror/clevr/clevr_2obj.zip"
+    task = load_benchmark("clevr", tmp_path / "data", download=True, split_kind="paper")
+    assert len(task) > 0 and (tmp_path / "data" / "clevr" / "output_2obj.csv").is_file()
+    assert task.score == "raw_text_dot" and task.ties == "correct"
+
+    import labclip_utils.benchmarks.suite as suite
 
     def manual(name, root, progress=True):
-        raise downloads.ManualDownloadRequired("request the images by hand")
+        if name == "flickr30k":
+            raise downloads.ManualDownloadRequired("request the images by hand")
+        return root
 
-    monkeypatch.setattr(bench, "fetch_dataset", manual)
+    monkeypatch.setattr(suite, "fetch_dataset", manual)
     results, coverage = run_suite(tiny_encoder, {"CLIP": None}, tmp_path / "data", names=["clevr", "flickr30k_order"],
                                   download=True, store=EmbeddingStore(root=tmp_path / "emb"), progress=False)
     assert coverage.loc["flickr30k_order", "items run"] == 0
@@ -365,7 +271,7 @@ def test_download_generates_clevr_and_the_suite_reports_manual_data(tmp_path, mo
 
 
 def test_manual_datasets_explain_themselves(tmp_path, monkeypatch):
-    monkeypatch.setattr(downloads, "fetch", lambda remote, root, progress=True: root / remote.filename)
+    monkeypatch.setattr(downloads, "fetch", lambda remote, root, progress=True, dataset="": root / remote.filename)
     with pytest.raises(downloads.ManualDownloadRequired, match="flickr30k-images"):
         downloads.fetch_dataset("flickr30k", tmp_path)
     with pytest.raises(ValueError, match="unknown dataset"):
@@ -382,7 +288,7 @@ def test_playground_scores_and_refuses_empty_captions(tiny_encoder):
     from labclip_utils.scenes import make_scenes
 
     scenes = make_scenes(8, "clevr", 2, seed=3, image_size=32)
-    pg = Playground(tiny_encoder, Labclip(tiny_encoder.embed_dim), scenes)
+    pg = Playground(tiny_encoder, LabclipMap(tiny_encoder.embed_dim), scenes)
     a, b = pg.default_captions(0)
     assert a == scenes.captions[0] and b == scenes.negatives[0]
     table = pg.scores(0, a, "a green cone")
@@ -400,10 +306,13 @@ def test_publish_glues_values_and_the_papers(monkeypatch):
 
     glued = {}
     monkeypatch.setattr(pub, "_glue", lambda key, value: glued.__setitem__(key, value))
-    assert pub.publish("swap_clip", 0.5512, paper=("swap accuracy (test split)", "CLEVR", "CLIP")) == 0.5512
+    paper = dict(setting="CLEVR", metric="swap accuracy (test split)", model="CLIP")
+    assert pub.publish("swap_clip", 0.5512, paper=paper) == 0.5512
     assert glued == {"swap_clip": 0.5512, "swap_clip_paper": 0.58}
-    with pytest.raises(KeyError):
-        pub.publish("x", 1.0, paper=("no such metric", "CLEVR", "CLIP"))
+    with pytest.raises(KeyError, match="0 paper numbers"):
+        pub.publish("x", 1.0, paper=dict(setting="CLEVR", metric="no such metric", model="CLIP"))
+    with pytest.raises(ValueError, match="NaN"):
+        pub.publish("y", float("nan"))
     assert pub.slug("ARO VG-Attribution (macro)") == "aro_vg_attribution_macro"
     assert pub.slug("COCO text→image R@1") == "coco_text_image_r_1"
 

@@ -77,7 +77,7 @@ def test_truncated_cache_file_warns_and_recomputes(tiny_encoder, tmp_path):
     ds = make_scenes(20, seed=0)
     store = EmbeddingStore(tmp_path)
     first = embed_scenes(tiny_encoder, ds, store=store, progress=False)
-    (entry,) = (tmp_path / "scenes").glob("*.safetensors")
+    (entry,) = (tmp_path / "embeddings").glob("*.safetensors")
     entry.write_bytes(entry.read_bytes()[:100])
     calls = tiny_encoder.calls["image"]
     with pytest.warns(RuntimeWarning, match=r"safetensors ignored and recomputed: it cannot be read"):
@@ -131,12 +131,21 @@ def test_missing_negatives_are_nan(tiny_encoder, tmp_path):
     assert not torch.isnan(emb.negatives[~missing]).any()
 
 
-def test_embed_texts_cached(tiny_encoder, tmp_path):
+def test_embed_texts_cached_and_keys_cannot_collide(tiny_encoder, tmp_path):
     store = EmbeddingStore(tmp_path)
     a = embed_texts(tiny_encoder, ["a red cube", "a blue sphere"], store=store, progress=False)
     calls = tiny_encoder.calls["text"]
     b = embed_texts(tiny_encoder, ["a red cube", "a blue sphere"], store=store, progress=False)
     assert tiny_encoder.calls["text"] == calls and torch.equal(a, b)
+    # two lists whose newline-joined forms are equal must not share an entry
+    first = embed_texts(tiny_encoder, ["a red cube", "a blue\ncube"], store=store, progress=False)
+    second = embed_texts(tiny_encoder, ["a red cube\na blue", "cube"], store=store, progress=False)
+    assert not torch.equal(first, second)
+    assert torch.equal(second, tiny_encoder.encode_texts(["a red cube\na blue", "cube"], progress=False))
+    with pytest.raises(TypeError, match="one string"):
+        embed_texts(tiny_encoder, "a red cube", store=store)
+    with pytest.raises(ValueError, match="non-empty string"):
+        embed_texts(tiny_encoder, ["a red cube", "  "], store=store)
 
 
 def _slow_compute_worker(root, log):

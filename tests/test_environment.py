@@ -16,7 +16,7 @@ def test_environment_report_names_profile_and_versions():
     table = environment_report(current_profile("offline"))
     assert table.loc["profile", "value"] == "offline"
     assert table.loc["torch", "value"] != "not installed"
-    assert table.loc["device used", "value"] in {"cpu", "cuda"}
+    assert table.loc["device used", "value"] in {"cpu (fp32)", "cuda (fp32)"}
 
 
 def test_profile_tables():

@@ -8,14 +8,15 @@ from labclip_utils import profile as prof
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    for var in (prof.PROFILE_ENV, prof.MODEL_ENV, prof.PRETRAINED_ENV, prof.DEVICE_ENV, prof.DATA_ENV):
+    for var in (prof.PROFILE_ENV, prof.MODEL_ENV, prof.PRETRAINED_ENV, prof.DEVICE_ENV, prof.DATA_ENV,
+                prof.SYNTHETIC_MODEL_ENV, prof.SYNTHETIC_PRETRAINED_ENV, prof.PRECISION_ENV, prof.SCALE_ENV):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(prof.CACHE_ENV, str(tmp_path / "cache"))
 
 
 def test_default_is_offline_miniature_without_downloads():
     p = prof.current_profile()
-    assert (p.name, p.model, p.pretrained, p.data, p.downloads) == ("offline", "miniature", None, "generated", False)
+    assert (p.name, p.model, p.pretrained, p.data, p.downloads) == ("offline", "miniature", "seed0", "generated", False)
     assert p.is_offline
 
 
@@ -31,7 +32,7 @@ def test_paper_model_can_be_overridden(monkeypatch):
     monkeypatch.setenv(prof.PRETRAINED_ENV, "laion2b_s32b_b82k")
     p = prof.current_profile("paper")
     assert (p.model, p.pretrained) == ("ViT-L-14", "laion2b_s32b_b82k")
-    assert "ViT-L-14/laion2b_s32b_b82k" in p.summary()
+    assert "ViT-L-14/laion2b_s32b_b82k (real data)" in p.summary()
     # The override never leaks into the offline profile.
     assert prof.current_profile("offline").model == "miniature"
 
@@ -96,7 +97,35 @@ def test_paper_on_cpu_warns(monkeypatch):
 
 
 def test_paper_downloads_are_listed():
-    items = [d.item for d in prof.PAPER_DOWNLOADS]
-    assert any("ViT-B-32" in i for i in items)
-    assert all(isinstance(d.size, str) and d.size for d in prof.PAPER_DOWNLOADS)
+    from labclip_utils.environment import paper_downloads_table
+
+    table = paper_downloads_table()
+    assert {"coco", "aro", "sugarcrepe", "pug_spar", "pug_spare", "clevr"} <= set(table.index)
+    assert "Google Drive" in table.loc["aro", "from"] and "manual" in table.loc["flickr30k", "from"]
     assert isinstance(prof.default_cache_dir(), Path)
+
+
+def test_paper_backbones_per_experiment_precision_and_scale(monkeypatch):
+    p = prof.current_profile("paper", device="cpu")
+    assert p.backbone("synthetic") == ("ViT-L-14", "openai") and p.backbone("real") == ("ViT-B-32", "openai")
+    assert p.precision == "fp32" and p.scale == 1.0, "as OpenAI's clip package: fp32 on a CPU"
+    assert p.label("synthetic") == "CLIP (ViT-L-14/openai)"
+    assert prof.resolve_precision("auto", "cuda") == "fp16"
+    monkeypatch.setenv(prof.SYNTHETIC_MODEL_ENV, "ViT-B-32")
+    monkeypatch.setenv(prof.PRECISION_ENV, "fp16")
+    monkeypatch.setenv(prof.SCALE_ENV, "0.02")
+    p = prof.current_profile("paper", device="cpu")
+    assert p.backbone("synthetic") == ("ViT-B-32", "openai") and p.precision == "fp16"
+    assert p.scaled(10_000) == 200 and p.scaled(10, minimum=3) == 3
+    assert prof.current_profile("offline").scale == 1.0 and prof.current_profile("offline").label() == \
+        "CLIP (miniature)"
+    for bad, message in (("2", "in \\(0, 1\\]"), ("x", "must be a number")):
+        monkeypatch.setenv(prof.SCALE_ENV, bad)
+        with pytest.raises(ValueError, match=message):
+            prof.current_profile("paper")
+    monkeypatch.setenv(prof.SCALE_ENV, "1")
+    monkeypatch.setenv(prof.PRECISION_ENV, "int8")
+    with pytest.raises(ValueError, match="unknown precision"):
+        prof.current_profile("paper")
+    with pytest.raises(ValueError, match="'synthetic' or 'real'"):
+        prof.current_profile().backbone("coco")

@@ -6,32 +6,27 @@
   ``attributes`` joined by ``_`` (VG-A, groups with fewer than 25 items dropped). Options are
   ``(false, true)`` and ARO takes the ``argmax``, so a tie goes to the false caption.
 - **COCO-/Flickr30k-Order**: every caption of the Karpathy test split (``coco_karpathy_test.json``,
-  ``flickr30k_test.json``) with four word-order perturbations (:func:`~labclip_utils.benchmarks.text.order_options`);
-  right when the original, option 0, wins. The perturbations are random, so they are generated **once** with a
-  fixed seed and stored next to the source file; later loads read them back (ARO regenerates them every run).
+  ``flickr30k_test.json``) with four word-order perturbations (:func:`~labclip_utils.benchmarks.text.order_options`,
+  ARO's functions draw for draw); right when the original, option 0, wins. The perturbations are random, so they
+  are generated **once** with a fixed seed and stored next to the source file; later loads read them back (ARO
+  regenerates them every run).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
 
-from labclip_utils.benchmarks.base import (
-    BenchmarkFormatError,
-    ChoiceTask,
-    ImageRef,
-    check_images_exist,
-    format_error,
-    read_json,
-    require,
-    unique_images,
-)
-from labclip_utils.benchmarks.text import Tagger, order_options
+from labclip_utils.benchmarks.base import check_images_exist, format_error, inside, read_json, require
+from labclip_utils.benchmarks.text import Shuffler, Tagger, order_options, tokenizer_id
+from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef, unique_images
 
 VG_FILES = {"vg_relation": "visual_genome_relation.json", "vg_attribution": "visual_genome_attribution.json"}
 BOX = ("bbox_x", "bbox_y", "bbox_w", "bbox_h")
@@ -51,6 +46,9 @@ def _load_vg(root: Path, which: str) -> ChoiceTask:
             x, y, w, h = (float(rec[k]) for k in BOX)
         except (TypeError, ValueError) as exc:
             raise format_error(path, i, f"bounding box is not numeric: {[rec[k] for k in BOX]}") from exc
+        if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0 or x < 0 or y < 0:
+            raise format_error(path, i, f"bounding box must be finite, with x, y ≥ 0 and width, height > 0; got "
+                                        f"{[rec[k] for k in BOX]}")
         if which == "vg_attribution":
             attrs = rec["attributes"]
             if not isinstance(attrs, list) or len(attrs) != 2:
@@ -58,7 +56,7 @@ def _load_vg(root: Path, which: str) -> ChoiceTask:
             groups.append(f"{attrs[0]}_{attrs[1]}")
         else:
             groups.append(str(rec["relation_name"]))
-        refs.append(ImageRef(str(root / "images" / rec["image_path"]), (x, y, x + w, y + h)))
+        refs.append(ImageRef(inside(root / "images", rec["image_path"], path, i), (x, y, x + w, y + h)))
         options.append((rec["false_caption"], rec["true_caption"]))
         items.append(i)
     check_images_exist(refs, path, items)
@@ -93,36 +91,55 @@ def read_karpathy_test(path: Path) -> list[tuple[str, list[str]]]:
     return out
 
 
-def stored_order_items(path: Path, tagger: Tagger, seed: int, max_captions: int = 5) -> list[dict]:
+def stored_order_items(path: Path, tagger: Tagger, seed: int, max_captions: int | None = None) -> list[dict]:
     """The order items for a Karpathy file, generated once (seeded) and stored beside it; later calls read them.
 
-    The stored file is keyed by the source file's hash, the tagger and the seed, and written atomically under a
-    lock, so parallel readers never see half a file and never generate twice.
+    Every caption of every image is used (``max_captions`` limits that, for quick looks). The stored file is keyed
+    by the source file's hash, the tagger, the tokeniser and the seed, and written atomically under a lock, so
+    parallel readers never see half a file and never generate twice; a damaged stored file is regenerated.
     """
+    from labclip_utils.cache import temporary_path
+
     source_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    stored = path.with_name(f"{path.stem}.order.{tagger.id}.seed{seed}.{source_hash}.json")
+    limit = "" if max_captions is None else f".first{max_captions}"
+    stored = path.with_name(f"{path.stem}.order.{tagger.id}.{tokenizer_id()}.seed{seed}{limit}.{source_hash}.json")
     with FileLock(str(stored) + ".lock"):
         if stored.is_file():
-            return json.loads(stored.read_text())["items"]
-        rng = np.random.default_rng(seed)
+            try:
+                items = json.loads(stored.read_text())["items"]
+                if isinstance(items, list) and all(isinstance(it, dict) and len(it.get("options", ())) == 5
+                                                   for it in items):
+                    return items
+                raise ValueError("unexpected content")
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+                warnings.warn(f"{stored} is damaged ({err}); generating the perturbations again", RuntimeWarning,
+                              stacklevel=2)
+                stored.unlink()
+        rng = Shuffler(seed)
         items = [{"image": image, "options": order_options(c, tagger, rng)}
                  for image, caps in read_karpathy_test(path) for c in caps[:max_captions]]
-        tmp = stored.with_name(stored.name + f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"source": path.name, "seed": seed, "tagger": tagger.id, "items": items}))
-        os.replace(tmp, stored)
+        tmp = temporary_path(stored)
+        try:
+            tmp.write_text(json.dumps({"source": path.name, "seed": seed, "tagger": tagger.id,
+                                       "tokenizer": tokenizer_id(), "items": items}))
+            os.replace(tmp, stored)
+        finally:
+            tmp.unlink(missing_ok=True)
         return items
 
 
-def load_order(root: str | Path, which: str, tagger: Tagger, seed: int = 0) -> ChoiceTask:
-    """COCO-Order (``which="coco_order"``) or Flickr30k-Order: 5 options per caption, the original first."""
+def load_order(root: str | Path, which: str, tagger: Tagger, seed: int = 0,
+               max_captions: int | None = None) -> ChoiceTask:
+    """COCO-Order (``which="coco_order"``) or Flickr30k-Order: 5 options per caption, the original first; every
+    caption of every image, as ARO."""
     if which not in ORDER_FILES:
         raise ValueError(f"unknown order benchmark {which!r}; choose from {sorted(ORDER_FILES)}")
     root = Path(root)
     path = root / ORDER_FILES[which]
     if not path.is_file():
         raise BenchmarkFormatError(f"{path}: file is missing")
-    items = stored_order_items(path, tagger, seed)
-    refs = [ImageRef(str(root / it["image"])) for it in items]
+    items = stored_order_items(path, tagger, seed, max_captions)
+    refs = [ImageRef(inside(root, it["image"], path, k)) for k, it in enumerate(items)]
     check_images_exist(refs, path, [it["image"] for it in items])
     images, index = unique_images(refs)
     return ChoiceTask(which, images, index, [tuple(it["options"]) for it in items], np.zeros(len(items), np.int64),

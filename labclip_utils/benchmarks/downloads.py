@@ -1,14 +1,25 @@
-"""Downloads for the paper profile: each dataset's official source, checksums, resumable and atomic.
+"""Downloads for the paper profile: each dataset's official source (or a mirror of it), checksums, resumable and
+atomic, and archives that cannot install garbage.
 
-Nothing here runs unless asked (``fetch_dataset`` or ``load_benchmark(..., download=True)``); the offline
-profile never calls it. A file is downloaded to ``<name>.part`` (an interrupted download resumes from there),
-its SHA-256 is checked, and only then is it renamed into place; archives are unpacked into a temporary folder
-that is renamed when complete.
+Nothing here runs unless asked (``fetch_dataset`` or ``load_benchmark(..., download=True)``); the offline profile
+never calls it. A file is downloaded to ``<name>.part``; an interrupted download resumes from there only if the
+server still has the same file (same size and the same ETag/Last-Modified as when it started). Its SHA-256 is
+checked, and only then is it renamed into place. Archives are tested completely before anything is unpacked, are
+unpacked into a temporary folder, and are merged into the dataset folder without deleting anything they did not
+bring.
 
 **Checksums.** Where a SHA-256 is pinned below, a different file is refused. Files whose official hosts publish
-no checksum are *recorded on first download* in ``<root>/checksums.json`` and verified on every later use, and
-the value is printed so that it can be pinned here. Licence-restricted data (Flickr30k) is never fetched: the
+no checksum are *recorded on first download* in ``<root>/checksums.json`` and verified on every later use; the
+value is printed so that it can be pinned here. ``python -m labclip_utils downloads reset <folder> <file>`` forgets
+a recorded hash (after the host replaced a file, say). Licence-restricted data (Flickr30k) is never fetched: the
 error says where to request it and where to put it.
+
+**Mirrors.** ``LABCLIP_MIRROR=<URL or folder>`` fetches every file, Google Drive ones included, from
+``<mirror>/<dataset>/<official file name>`` instead: a class behind a firewall, or a teacher who downloaded COCO
+once for a room, serves the same bytes (:mod:`labclip_utils.mirror` serves a folder). A mirror may publish
+``<mirror>/SHA256SUMS`` (``sha256sum`` format); each file is then checked against the mirror's checksum, and a
+mirror whose file differs from a pinned official one says so. Without an entry there, checksums are checked as for
+the official hosts.
 """
 
 from __future__ import annotations
@@ -19,18 +30,25 @@ import os
 import shutil
 import tarfile
 import uuid
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
-from tqdm.auto import tqdm
+
+from labclip_utils.progress import tqdm
 
 GDRIVE = "gdrive"
+MIRROR_ENV = "LABCLIP_MIRROR"
 
 
 class ChecksumError(RuntimeError):
     """A downloaded or cached file does not have the expected SHA-256."""
+
+
+class DownloadError(RuntimeError):
+    """A download or an archive could not be completed; the message names the file."""
 
 
 class ManualDownloadRequired(RuntimeError):
@@ -56,18 +74,34 @@ class RemoteFile:
 _SFR = "https://storage.googleapis.com/sfr-vision-language-research/datasets"
 _SUGARCREPE = "https://raw.githubusercontent.com/RAIVNLab/sugar-crepe/main/data"
 _SUGARCREPE_SUBSETS = ("add_obj", "add_att", "replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att")
+_COCO = "http://images.cocodataset.org"
+#: The authors' CLEVR renders, one zip per object count (``data_loading/clevr.py``, ``CLEVRLoader.FILE_IDS``).
+CLEVR_FILE_IDS = {
+    2: "1u2oCAsAOJeqR-09gwflEEvVQ75Fs0eD3", 3: "18iqYJzKIGRK_2Af3j38thc6G2CtNAs-_",
+    4: "1KJzsGPl0XdlyomCNADFmUnRHVFztioer", 5: "1JuiHQGXor_C86t-oNDRkaPVMvhzU9IHf",
+    6: "1kBIz93Tes9wCC9snr82wf0gpveKFj76k", 7: "1SVwoNrq6hw_BpfomRroSb5odwHs8yC4",
+    8: "18SQEliWxiCp83XKRma1Jf3rbmeGLQLjJ", 9: "1RyqFtL969H8PbuoJpWMjHBXVHi7ZNtvD",
+    10: "1ypTi1_fumo46lrZlWEKjXqNMtYoiNzKZ",
+}
+_SPACY_MODEL = "en_core_web_sm-3.8.0"
 
-#: Every dataset of the paper profile, by folder name under the data directory (sources:
-#: ``shared/reference/labclip-paper.md`` §4 and the benchmarks' own READMEs).
+#: Every dataset of the paper profile, by folder name under the data directory.
 DATASETS: dict[str, tuple[RemoteFile, ...]] = {
+    "clevr": (RemoteFile("clevr_2obj.zip", GDRIVE, gdrive_id=CLEVR_FILE_IDS[2], extract="zip"),),
+    "clevr_multi": tuple(RemoteFile(f"clevr_{n}obj.zip", GDRIVE, gdrive_id=CLEVR_FILE_IDS[n], extract="zip")
+                         for n in range(3, 11)),
     "coco": (
         RemoteFile("coco_karpathy_test.json", f"{_SFR}/coco_karpathy_test.json", size="about 2 MB"),
-        RemoteFile("val2014.zip", "http://images.cocodataset.org/zips/val2014.zip", extract="zip", size="6.2 GB"),
+        RemoteFile("val2014.zip", f"{_COCO}/zips/val2014.zip", extract="zip", size="6.2 GB"),
     ),
     "coco_train": (
         RemoteFile("coco_karpathy_train.json", f"{_SFR}/coco_karpathy_train.json", size="about 80 MB"),
-        RemoteFile("train2014.zip", "http://images.cocodataset.org/zips/train2014.zip", extract="zip", size="13 GB"),
-        RemoteFile("val2014.zip", "http://images.cocodataset.org/zips/val2014.zip", extract="zip", size="6.2 GB"),
+        RemoteFile("coco_karpathy_val.json", f"{_SFR}/coco_karpathy_val.json", size="about 2 MB"),
+        RemoteFile("coco_karpathy_test.json", f"{_SFR}/coco_karpathy_test.json", size="about 2 MB"),
+        RemoteFile("annotations_trainval2014.zip", f"{_COCO}/annotations/annotations_trainval2014.zip",
+                   extract="zip", size="241 MB"),
+        RemoteFile("train2014.zip", f"{_COCO}/zips/train2014.zip", extract="zip", size="13 GB"),
+        RemoteFile("val2014.zip", f"{_COCO}/zips/val2014.zip", extract="zip", size="6.2 GB"),
     ),
     "aro": (
         RemoteFile("visual_genome_relation.json", GDRIVE, gdrive_id="1kX2iCHEv0CADL8dSO1nMdW-V0NqIAiP3"),
@@ -77,7 +111,7 @@ DATASETS: dict[str, tuple[RemoteFile, ...]] = {
     ),
     "sugarcrepe": (
         *(RemoteFile(f"{s}.json", f"{_SUGARCREPE}/{s}.json") for s in _SUGARCREPE_SUBSETS),
-        RemoteFile("val2017.zip", "http://images.cocodataset.org/zips/val2017.zip", extract="zip", size="0.8 GB"),
+        RemoteFile("val2017.zip", f"{_COCO}/zips/val2017.zip", extract="zip", size="0.8 GB"),
     ),
     "pug_spar": (
         RemoteFile("PUG_SPAR.tar.gz", "https://dl.fbaipublicfiles.com/large_objects/pug/PUG_SPAR.tar.gz",
@@ -92,6 +126,21 @@ DATASETS: dict[str, tuple[RemoteFile, ...]] = {
     ),
     "flickr30k": (
         RemoteFile("flickr30k_test.json", f"{_SFR}/flickr30k_test.json", size="about 1 MB"),
+    ),
+    # The authors' released LABCLIP matrix for ViT-B/32 (a state_dict; loaded with torch.load(weights_only=True)).
+    "labclip_released": (
+        RemoteFile("labclip_coco_neg_B32.pt", "https://raw.githubusercontent.com/kdariina/CLIP-not-BoW-unimodally/"
+                   "main/alignment/weights/labclip_coco_neg_B32.pt",
+                   sha256="833133433207f0851017ca5121d7f769c539c9ed1a6340da7e8d948fa8beaaaa", size="1 MB"),
+    ),
+    # What the paper's tokenisers need when they are not installed: spaCy's English model, NLTK's sentence splitter.
+    "spacy": (
+        RemoteFile(f"{_SPACY_MODEL}.tar.gz", "https://github.com/explosion/spacy-models/releases/download/"
+                   f"{_SPACY_MODEL}/{_SPACY_MODEL}.tar.gz", extract="tar", size="13 MB"),
+    ),
+    "nltk": (
+        RemoteFile("punkt_tab.zip", "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/packages/tokenizers/"
+                   "punkt_tab.zip", extract="zip", size="4 MB"),
     ),
 }
 
@@ -114,23 +163,39 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+# -- small state files ----------------------------------------------------------------------------------------
 def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A small JSON state file; a corrupted one is set aside (``.corrupt``) with a warning and rebuilt."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return data
+    except (ValueError, UnicodeDecodeError) as err:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        warnings.warn(f"{path} was corrupted ({err}); moved to {aside.name} and rebuilt (recorded checksums in it "
+                      "are recorded again on the next download)", RuntimeWarning, stacklevel=3)
+        return {}
 
 
-def _update_json(path: Path, entries: dict) -> None:
-    """Merge ``entries`` into a small JSON file, atomically."""
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_read_json(path) | entries, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+def _update_json(path: Path, entries: dict, remove: tuple[str, ...] = ()) -> None:
+    """Merge ``entries`` into (and drop ``remove`` from) a small JSON file, atomically."""
+    from labclip_utils.cache import temporary_path
+
+    data = {k: v for k, v in (_read_json(path) | entries).items() if k not in remove}
+    tmp = temporary_path(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _recorded(root: Path) -> dict[str, str]:
     return _read_json(root / "checksums.json")
-
-
-def _record(root: Path, filename: str, digest: str) -> None:
-    _update_json(root / "checksums.json", {filename: digest})
 
 
 def _stamp(path: Path, digest: str) -> list:
@@ -138,15 +203,29 @@ def _stamp(path: Path, digest: str) -> list:
     return [stat.st_size, stat.st_mtime_ns, digest]
 
 
+def reset_recorded(root: str | Path, filename: str) -> bool:
+    """Forget the recorded checksum (and verification stamp) of ``filename`` in ``root``; True if there was one."""
+    root = Path(root)
+    had = filename in _recorded(root)
+    for state in ("checksums.json", ".verified.json"):
+        if (root / state).exists():
+            _update_json(root / state, {}, remove=(filename,))
+    return had
+
+
 def verify(path: Path, expected: str | None, root: Path, filename: str) -> str:
     """Check ``path`` against the pinned hash, else the recorded one, else record it. Returns the hash."""
     digest = sha256_of(path)
     wanted = expected or _recorded(root).get(filename)
     if wanted is None:
-        _record(root, filename, digest)
+        _update_json(root / "checksums.json", {filename: digest})
         print(f"recorded sha256 of {filename}: {digest} (pin it in labclip_utils/benchmarks/downloads.py)")
     elif digest != wanted:
-        raise ChecksumError(f"{path}: sha256 is {digest}, expected {wanted}; delete the file to download it again")
+        how = ("the hash is pinned in labclip_utils/benchmarks/downloads.py, or listed in the mirror's SHA256SUMS"
+               if expected else
+               f"if the source changed the file on purpose, forget the recorded hash with "
+               f"`python -m labclip_utils downloads reset {root} {filename}`")
+        raise ChecksumError(f"{path}: sha256 is {digest}, expected {wanted}; {how}")
     return digest
 
 
@@ -162,26 +241,125 @@ def verify_cached(path: Path, expected: str | None, root: Path, filename: str) -
     return digest
 
 
+# -- transfers ------------------------------------------------------------------------------------------------
+def mirror() -> str | None:
+    """``$LABCLIP_MIRROR``, without a trailing slash (None when unset)."""
+    value = os.environ.get(MIRROR_ENV, "").strip()
+    return value.rstrip("/") or None
+
+
+_MANIFESTS: dict[str, dict[str, str]] = {}
+
+
+def mirror_checksums() -> dict[str, str]:
+    """The mirror's ``SHA256SUMS`` as ``"<dataset>/<file>" → sha256`` (empty without a mirror or a manifest). Read
+    once per process and mirror; a malformed manifest is an error that names it."""
+    from labclip_utils.mirror import MANIFEST, parse_manifest
+
+    base = mirror()
+    if base is None:
+        return {}
+    if base not in _MANIFESTS:
+        where = f"{base}/{MANIFEST}"
+        if where.startswith(("http://", "https://")):
+            import requests
+
+            try:
+                response = requests.get(where, timeout=60)
+            except requests.RequestException as err:
+                raise DownloadError(f"{MANIFEST}: cannot reach the mirror at {base} ({err})") from err
+            if response.status_code == 404:
+                text = ""
+            elif response.status_code >= 400:
+                raise DownloadError(f"{MANIFEST}: {where} answered HTTP {response.status_code}")
+            else:
+                text = response.text
+        else:
+            path = Path(where.removeprefix("file://"))
+            text = path.read_text() if path.is_file() else ""
+        _MANIFESTS[base] = parse_manifest(text, where)
+    return _MANIFESTS[base]
+
+
+def expected_checksum(dataset: str, remote: RemoteFile) -> str | None:
+    """The SHA-256 a file must have: the mirror's, when its manifest lists the file, else the pinned one (None:
+    record on first download)."""
+    listed = mirror_checksums().get(f"{dataset}/{remote.filename}")
+    if listed and remote.sha256 and listed != remote.sha256:
+        print(f"NOTE: the mirror's {dataset}/{remote.filename} is not the official file (official sha256 "
+              f"{remote.sha256[:12]}…, the mirror's {listed[:12]}…); it is checked against the mirror's checksum")
+    return listed or remote.sha256
+
+
+def source(dataset: str, remote: RemoteFile) -> str:
+    """Where ``remote`` comes from: ``<mirror>/<dataset>/<file>`` under a mirror, else its official address."""
+    base = mirror()
+    if base:
+        return f"{base}/{dataset}/{remote.filename}"
+    return f"gdrive:{remote.gdrive_id}" if remote.url == GDRIVE else remote.url
+
+
 def http_download(url: str, dest: Path, progress: bool = True, timeout: float = 60.0) -> None:
-    """Download ``url`` to ``dest.part``, resuming from what is already there; does not rename (see ``fetch``)."""
+    """Download ``url`` to ``dest.part``, resuming only a ``.part`` of the very same remote file; does not rename.
+
+    ``dest.part.json`` records the URL, size and validator (ETag or Last-Modified) the download started with; a
+    resume sends them back (``If-Range``) and checks the server's ``Content-Range``, so a ``.part`` of an older
+    version of the file, or one longer than the file, is discarded rather than completed into a mixture.
+    """
     import requests
 
     part = dest.with_name(dest.name + ".part")
+    state_path = dest.with_name(dest.name + ".part.json")
+    state = _read_json(state_path) if part.exists() else {}
     have = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    with requests.get(url, stream=True, headers=headers, timeout=timeout) as response:
-        if response.status_code == 416:  # already complete
-            return
-        response.raise_for_status()
-        if have and response.status_code != 206:  # the server ignored the range: start again
-            have = 0
-        total = int(response.headers.get("Content-Length", 0)) + have
-        bar = tqdm(total=total or None, initial=have, unit="B", unit_scale=True, desc=dest.name,
-                   disable=not progress)
+    resumable = bool(have) and state.get("url") == url and state.get("length") and (
+        state.get("etag") or state.get("last_modified"))
+    if have and not resumable:
+        part.unlink()
+        have = 0
+    headers = {}
+    if resumable:
+        headers = {"Range": f"bytes={have}-", "If-Range": state.get("etag") or state["last_modified"]}
+    try:
+        response = requests.get(url, stream=True, headers=headers, timeout=timeout)
+    except requests.RequestException as err:
+        raise DownloadError(f"{dest.name}: cannot reach {url} ({err})") from err
+    with response:
+        if response.status_code == 416:  # our part is not a prefix of the remote file: start again, once
+            part.unlink(missing_ok=True)
+            state_path.unlink(missing_ok=True)
+            return http_download(url, dest, progress, timeout)
+        if response.status_code >= 400:
+            raise DownloadError(f"{dest.name}: {url} answered HTTP {response.status_code}")
+        length = int(response.headers.get("Content-Length", 0) or 0)
+        if response.status_code == 206:
+            total = response.headers.get("Content-Range", "").rpartition("/")[2]
+            start = response.headers.get("Content-Range", "bytes -").split()[-1].split("-")[0]
+            if start != str(have) or total != str(state.get("length")):
+                part.unlink(missing_ok=True)
+                state_path.unlink(missing_ok=True)
+                return http_download(url, dest, progress, timeout)
+            total = int(total)
+        else:  # a full answer (200): the file changed, or the server ignores ranges
+            have, total = 0, length
+            _update_json(state_path, {"url": url, "length": total, "etag": response.headers.get("ETag"),
+                                      "last_modified": response.headers.get("Last-Modified")})
+        bar = tqdm(total=total or None, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress)
         with open(part, "ab" if have else "wb") as f, bar:
             for block in response.iter_content(1 << 20):
                 f.write(block)
                 bar.update(len(block))
+    size = part.stat().st_size
+    if total and size != total:
+        raise DownloadError(f"{dest.name}: the download stopped at {size} of {total} bytes; run again to resume")
+    state_path.unlink(missing_ok=True)
+
+
+def folder_copy(src: Path, dest: Path) -> None:
+    """Copy a file from a mirror folder to ``dest.part``."""
+    if not src.is_file():
+        raise DownloadError(f"{dest.name}: the mirror has no {src}")
+    shutil.copyfile(src, dest.with_name(dest.name + ".part"))
 
 
 def gdrive_download(file_id: str, dest: Path, progress: bool = True) -> None:
@@ -192,64 +370,118 @@ def gdrive_download(file_id: str, dest: Path, progress: bool = True) -> None:
         raise RuntimeError("Google Drive downloads need gdown: pip install gdown") from exc
     part = dest.with_name(dest.name + ".part")
     if gdown.download(id=file_id, output=str(part), quiet=not progress, resume=True) is None:
-        raise RuntimeError(f"gdown could not fetch Google Drive file {file_id} for {dest.name}")
+        raise DownloadError(f"{dest.name}: gdown could not fetch Google Drive file {file_id}")
 
 
-def _safe_members(names: list[str], archive: Path) -> None:
+def transfer(dataset: str, remote: RemoteFile, dest: Path, progress: bool = True) -> None:
+    """Bring ``remote`` to ``dest.part`` from its source (official, or the mirror)."""
+    where = source(dataset, remote)
+    if where.startswith(("http://", "https://")):
+        http_download(where, dest, progress)
+    elif where.startswith("gdrive:"):
+        gdrive_download(remote.gdrive_id or "", dest, progress)
+    else:
+        folder_copy(Path(where.removeprefix("file://")), dest)
+
+
+# -- archives -------------------------------------------------------------------------------------------------
+def _check_members(names: list[str], archive: Path) -> None:
     for name in names:
         if name.startswith("/") or ".." in Path(name).parts:
-            raise ValueError(f"{archive}: refusing to unpack {name!r} outside the dataset folder")
+            raise DownloadError(f"{archive}: refusing to unpack {name!r} outside the dataset folder")
+
+
+def check_archive(archive: Path, kind: str) -> None:
+    """Read the whole archive (every member's data and checksum) before anything is unpacked."""
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(archive) as z:
+                _check_members(z.namelist(), archive)
+                bad = z.testzip()
+                if bad is not None:
+                    raise DownloadError(f"{archive}: member {bad!r} is corrupted")
+        elif kind == "tar":
+            with tarfile.open(archive) as t:
+                members = t.getmembers()
+                _check_members([m.name for m in members], archive)
+                for m in members:
+                    if m.isfile():
+                        handle = t.extractfile(m)
+                        while handle is not None and handle.read(1 << 20):
+                            pass
+        else:
+            raise ValueError(f"unknown archive kind {kind!r}")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+        raise DownloadError(f"{archive}: not a complete {kind} archive ({err})") from err
+
+
+def _merge(src: Path, dst: Path) -> None:
+    """Move ``src``'s tree into ``dst``: files replace files of the same path; nothing else in ``dst`` is touched."""
+    for entry in src.iterdir():
+        target = dst / entry.name
+        if entry.is_dir() and not entry.is_symlink():
+            if target.exists() and not target.is_dir():
+                raise DownloadError(f"{target}: a file is in the way of the archive's folder {entry.name}")
+            target.mkdir(exist_ok=True)
+            _merge(entry, target)
+        else:
+            if target.is_dir():
+                raise DownloadError(f"{target}: a folder is in the way of the archive's file {entry.name}")
+            os.replace(entry, target)
 
 
 def extract(archive: Path, root: Path, kind: str) -> None:
-    """Unpack into a temporary folder inside ``root``, then move each top-level entry into place."""
+    """Test the archive, unpack it into a temporary folder inside ``root``, then merge it into place."""
+    check_archive(archive, kind)
     tmp = root / f".extract-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         if kind == "zip":
             with zipfile.ZipFile(archive) as z:
-                _safe_members(z.namelist(), archive)
                 z.extractall(tmp)
-        elif kind == "tar":
-            with tarfile.open(archive) as t:
-                _safe_members(t.getnames(), archive)
-                t.extractall(tmp, filter="data")
         else:
-            raise ValueError(f"unknown archive kind {kind!r}")
-        for entry in tmp.iterdir():
-            target = root / entry.name
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            os.replace(entry, target)
+            with tarfile.open(archive) as t:
+                t.extractall(tmp, filter="data")
+        _merge(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def fetch(remote: RemoteFile, root: Path, progress: bool = True) -> Path:
+# -- fetching -------------------------------------------------------------------------------------------------
+def fetch(remote: RemoteFile, root: Path, progress: bool = True, dataset: str = "") -> Path:
     """Make sure ``remote`` is in ``root`` (downloaded, verified, unpacked); return its path. Safe to call twice,
     from several processes at once."""
     root.mkdir(parents=True, exist_ok=True)
     dest = root / remote.filename
     done = root / f".{remote.filename}.extracted"
+    dataset = dataset or root.name
+    expected = expected_checksum(dataset, remote)
     with FileLock(str(dest) + ".lock"):
         if dest.is_file() and (remote.extract is None or done.exists()):
-            verify_cached(dest, remote.sha256, root, remote.filename)
+            verify_cached(dest, expected, root, remote.filename)
             return dest
+        recorded_now = False
         if not dest.is_file():
-            if remote.url == GDRIVE:
-                gdrive_download(remote.gdrive_id or "", dest, progress)
-            else:
-                http_download(remote.url, dest, progress)
+            transfer(dataset, remote, dest, progress)
             part = dest.with_name(dest.name + ".part")
+            recorded_now = expected is None and remote.filename not in _recorded(root)
             try:
-                digest = verify(part, remote.sha256, root, remote.filename)
+                digest = verify(part, expected, root, remote.filename)
             except ChecksumError:
                 part.unlink(missing_ok=True)
                 raise
             os.replace(part, dest)  # keeps size and mtime, so the stamp below describes dest
             _update_json(root / ".verified.json", {remote.filename: _stamp(dest, digest)})
         if remote.extract:
-            extract(dest, root, remote.extract)
+            try:
+                extract(dest, root, remote.extract)
+            except DownloadError:
+                # a broken archive: remove it, and the checksum it was just recorded with, so that the next call
+                # downloads it again instead of refusing every good copy
+                dest.unlink(missing_ok=True)
+                if recorded_now:
+                    reset_recorded(root, remote.filename)
+                raise
             done.touch()
         return dest
 
@@ -263,7 +495,7 @@ def fetch_dataset(name: str, root: str | Path, progress: bool = True) -> Path:
         raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
     root = Path(root)
     for remote in DATASETS[name]:
-        fetch(remote, root, progress)
+        fetch(remote, root, progress, dataset=name)
     if name in MANUAL and not (root / "flickr30k-images").is_dir():
         raise ManualDownloadRequired(MANUAL[name].format(root=root))
     return root

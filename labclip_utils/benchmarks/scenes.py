@@ -9,31 +9,41 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from labclip_utils.benchmarks.base import ChoiceTask, ImageRef, check_images_exist, unique_images
 from labclip_utils.scenes import load_scenes
-from labclip_utils.scenes.dataset import SceneDataset
+from labclip_utils.scenes.formats import SPAR_FILE, SPARE_FILE
+from labclip_utils.tasks import ChoiceTask, swap_task
 
 
-def binding_task(ds: SceneDataset, name: str, split: str | None = "test") -> ChoiceTask:
-    """The swap test on a loaded scene folder (``split=None``: every scene; default: the held-out test split)."""
-    if ds.root is None:
-        raise ValueError(f"{ds.name}: binding_task needs scenes read from files (use save_scenes/load_scenes)")
-    data = ds.select(split) if split else ds
-    keep = [i for i, neg in enumerate(data.negatives) if neg is not None]
-    if not keep:
-        raise ValueError(f"{data.root}: no scene of split {split!r} has a hard negative")
-    refs = [ImageRef(str(data.root / data.records[i].image_file)) for i in keep]
-    check_images_exist(refs, data.root, [data.records[i].image_file for i in keep])
-    images, index = unique_images(refs)
-    world = data.records[keep[0]].world
-    return ChoiceTask(name, images, index, [(data.negatives[i], data.captions[i]) for i in keep],
-                      np.ones(len(keep), dtype=np.int64), np.array([name] * len(keep), dtype=object), data.root,
-                      metric="binding", ties="correct" if world == "clevr" else "strict",
-                      notes={"split": split or "all", "skipped_without_negative": len(data) - len(keep)})
+def _has_scenes(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in (SPAR_FILE, SPARE_FILE)) or any(folder.glob("output_*obj.csv"))
 
 
-def load_binding(root: str | Path, name: str, split: str | None = "test") -> ChoiceTask:
-    """Read a CLEVR / PUG:SPAR / PUG:SPARE folder and return its swap test."""
-    return binding_task(load_scenes(root), name, split)
+def dataset_folder(root: str | Path) -> Path:
+    """The folder that holds the scenes: ``root`` itself, or the one folder inside it that does (archives such as
+    ``PUG_SPAR.tar.gz`` unpack into a folder of their own name)."""
+    root = Path(root)
+    if not root.is_dir() or _has_scenes(root):
+        return root
+    inner = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and _has_scenes(p)]
+    return inner[0] if len(inner) == 1 else root
+
+
+def load_binding_scenes(root: str | Path, split_kind: str = "compositional"):
+    """A CLEVR / PUG:SPAR / PUG:SPARE folder (or a folder holding one such folder) as a scene dataset split the
+    chosen way (``"paper"``: the paper's exact split; ``"compositional"``: the book's)."""
+    ds = load_scenes(dataset_folder(root))
+    return ds if ds.settings.split == split_kind else ds.with_settings(split=split_kind)
+
+
+def binding_task(ds, name: str, split: str | None = "test") -> ChoiceTask:
+    """The swap test of a scene dataset as the paper scores it: CLEVR counts ties as correct and scores plain CLIP
+    with un-normalised text embeddings; PUG needs a strictly higher score."""
+    clevr = ds.records[0].world == "clevr"
+    return swap_task(ds, name, split=split, ties="correct" if clevr else "strict",
+                     score="raw_text_dot" if clevr else "cosine")
+
+
+def load_binding(root: str | Path, name: str, split: str | None = "test", split_kind: str = "compositional"
+                 ) -> ChoiceTask:
+    """Read a CLEVR / PUG:SPAR / PUG:SPARE folder and return its swap test (default: the held-out test split)."""
+    return binding_task(load_binding_scenes(root, split_kind), name, split)

@@ -11,17 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from labclip_utils.benchmarks.base import (
-    BenchmarkFormatError,
-    ChoiceTask,
-    ImageRef,
-    check_images_exist,
-    format_error,
-    read_json,
-    require,
-    unique_images,
-)
-from labclip_utils.benchmarks.metrics import SUGARCREPE_FAMILIES
+from labclip_utils.benchmarks.base import check_images_exist, format_error, inside, read_json, require
+from labclip_utils.metrics import SUGARCREPE_FAMILIES
+from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef, unique_images
 
 SUBSETS: tuple[str, ...] = tuple(s for family in SUGARCREPE_FAMILIES.values() for s in family)
 FIELDS = ("filename", "caption", "negative_caption")
@@ -50,7 +42,7 @@ def load_sugarcrepe(root: str | Path, image_dir: str | Path | None = None,
             for f in FIELDS:
                 if not isinstance(record[f], str) or not record[f].strip():
                     raise format_error(path, key, f"{f!r} must be a non-empty string")
-            refs.append(ImageRef(str(image_dir / record["filename"])))
+            refs.append(ImageRef(inside(image_dir, record["filename"], path, key)))
             options.append((record["negative_caption"], record["caption"]))
             subset.append(name)
             items.append(f"{name}.json:{key}")

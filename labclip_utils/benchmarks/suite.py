@@ -11,20 +11,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
-from labclip_utils.benchmarks import (
-    BENCHMARKS,
-    ChoiceTask,
-    ManualDownloadRequired,
-    Task,
-    default_tagger,
-    load_benchmark,
-)
-from labclip_utils.benchmarks.runner import evaluate
-from labclip_utils.labclip import Labclip
+from labclip_utils.benchmarks import BENCHMARKS, ManualDownloadRequired, default_tagger, fetch_dataset, load_benchmark
+from labclip_utils.evaluation import evaluate
+from labclip_utils.labclip import LabclipConfig, LabclipMap
 from labclip_utils.models.encoder import Encoder
+from labclip_utils.progress import tqdm
 from labclip_utils.store import EmbeddingStore
+from labclip_utils.tasks import ChoiceTask, Task
 
 
 def readable(encoder: Encoder, texts: Sequence[str]) -> dict[str, bool]:
@@ -53,20 +47,60 @@ def restrict_to_vocabulary(encoder: Encoder, task: Task) -> tuple[Task | None, i
     return (task.take(keep) if any(keep) else None), dropped
 
 
-def run_suite(encoder: Encoder, maps: Mapping[str, Labclip | None], data_root: str | Path, *,
-              names: Sequence[str] | None = None, profile_name: str = "offline", download: bool = False,
+def subsample(task: Task, fraction: float) -> Task:
+    """The first ``fraction`` of a choice task's items (at least 20), for a rehearsal at a small scale."""
+    if fraction >= 1 or not isinstance(task, ChoiceTask):
+        return task
+    return task.head(max(20, int(len(task) * fraction)))
+
+
+def synthetic_config(name: str, epochs: int = 50) -> LabclipConfig:
+    """The paper's recipe per synthetic dataset: batch 128 on CLEVR, 512 on PUG (lr 0.01, 50 epochs)."""
+    return LabclipConfig(batch_size=128 if name == "clevr" else 512, epochs=epochs)
+
+
+def run_suite(encoders: Encoder | Mapping[str, Encoder], maps: Mapping[str, LabclipMap | None],
+              data_root: str | Path, *, names: Sequence[str] | None = None, profile_name: str = "offline",
+              real_a: str = "coco", download: bool = False, split_kind: str | None = None, scale: float = 1.0,
               store: EmbeddingStore | None = None, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate every benchmark in ``names`` (default: all registered) under each map.
 
-    Returns ``(results, coverage)``: the tidy result table, and per benchmark how many items ran and how many
-    were left out (and why).
+    ``encoders`` is one encoder, or ``{"synthetic": ..., "real": ...}`` (the paper's backbones differ). The real
+    benchmarks use ``maps`` as given, whose A comes from ``real_a`` (``"coco"``: the paper's protocol). For CLEVR,
+    PUG:SPAR and PUG:SPARE every model with a map gets instead an A fitted on *that* dataset's training split, as
+    the paper does. Returns ``(results, coverage)``: the tidy result table (with the experiment each row belongs to
+    and the data its A was fitted on), and per benchmark how many items ran and how many were left out (and why).
     """
-    tagger = default_tagger(profile_name)
+    from labclip_utils.benchmarks import SYNTHETIC
+    from labclip_utils.benchmarks.scenes import binding_task, load_binding_scenes
+    from labclip_utils.labclip import fit_on_dataset
+
+    if isinstance(encoders, Encoder):
+        encoders = {"synthetic": encoders, "real": encoders}
+    root = Path(data_root)
+    tagger = default_tagger(profile_name, root)
+    split_kind = split_kind or ("paper" if profile_name == "paper" else "compositional")
     results, coverage = [], []
     for name in tqdm(list(names or BENCHMARKS), desc="benchmarks", disable=not progress):
-        row = {"benchmark": name, "title": BENCHMARKS[name].title, "left out (vocabulary)": 0, "note": ""}
+        spec = BENCHMARKS[name]
+        row = {"benchmark": name, "title": spec.title, "left out (vocabulary)": 0, "note": ""}
         try:
-            task = load_benchmark(name, data_root, tagger=tagger, download=download, progress=progress)
+            if download:
+                fetch_dataset(spec.dataset, root / spec.dataset, progress=progress)
+            if name in SYNTHETIC:
+                encoder = encoders["synthetic"]
+                ds = load_binding_scenes(root / spec.dataset if name != "pug_spar" else _spar(root), split_kind)
+                task = binding_task(ds, name, "test")
+                epochs = max(1, round(50 * min(1.0, scale)))
+                fit = fit_on_dataset(encoder, ds, synthetic_config(name, epochs), store=store, progress=progress)
+                task_maps = {label: (None if m is None else fit.map) for label, m in maps.items()}
+                origin, experiment = f"{name} training split", spec.experiment
+            else:
+                encoder = encoders["real"]
+                task = load_benchmark(name, root, tagger=tagger, split_kind=split_kind, progress=progress)
+                task_maps = dict(maps)
+                origin = "COCO (Karpathy train)" if real_a == "coco" else real_a
+                experiment = spec.experiment if real_a == "coco" else f"{spec.experiment}, A from {real_a}"
         except ManualDownloadRequired as err:  # e.g. Flickr30k's licence: say so and run the others
             coverage.append({**row, "items run": 0, "images": 0, "note": str(err)})
             continue
@@ -75,9 +109,19 @@ def run_suite(encoder: Encoder, maps: Mapping[str, Labclip | None], data_root: s
         if task is None:
             coverage.append({**row, "items run": 0, "images": 0})
             continue
+        task = subsample(task, scale)
         coverage.append({**row, "items run": len(task), "images": len(task.images)})
-        results.append(evaluate(encoder, task, maps, store=store, progress=progress))
+        table = evaluate(encoder, task, task_maps, store=store, progress=progress)
+        table["benchmark"] = name
+        table["A fitted on"] = [origin if task_maps.get(m) is not None else "—" for m in table["model"]]
+        table["experiment"] = experiment
+        results.append(table)
     return pd.concat(results, ignore_index=True), pd.DataFrame(coverage).set_index("benchmark")
+
+
+def _spar(root: Path) -> Path:
+    folder = root / "pug_spar"
+    return folder / "PUG_SPAR" if (folder / "PUG_SPAR").is_dir() else folder
 
 
 #: The headline number of each benchmark: (benchmark, subset, metric) → label.
@@ -92,34 +136,42 @@ HEADLINES: dict[tuple[str, str, str], str] = {
     ("sugarcrepe", "replace", "unweighted mean"): "SugarCrepe replace (unweighted)",
     ("sugarcrepe", "swap", "unweighted mean"): "SugarCrepe swap (unweighted)",
     ("sugarcrepe", "add", "unweighted mean"): "SugarCrepe add (unweighted)",
-    ("coco_test", "coco_test", "text→image R@1"): "COCO text→image R@1",
+    ("coco_retrieval", "coco_test", "text→image R@1"): "COCO text→image R@1",
 }
-#: Where each headline sits in :data:`labclip_utils.paper.PAPER_NUMBERS` (setting, metric).
-PAPER_KEYS: dict[str, tuple[str, str]] = {
-    "CLEVR swap test": ("CLEVR", "swap accuracy (test split)"),
-    "PUG:SPAR swap test": ("PUG:SPAR", "swap accuracy (test split)"),
-    "PUG:SPARE swap test": ("PUG:SPARE", "swap accuracy (test split)"),
-    "ARO VG-Attribution (macro)": ("ARO VG-Attribution", "macro accuracy"),
-    "ARO VG-Relation (macro)": ("ARO VG-Relation", "macro accuracy"),
-    "SugarCrepe replace (unweighted)": ("SugarCrepe replace", "unweighted mean"),
-    "SugarCrepe swap (unweighted)": ("SugarCrepe swap", "unweighted mean"),
-    "COCO text→image R@1": ("COCO Karpathy 5k test", "text→image R@1"),
+#: Where each headline sits in :data:`labclip_utils.paper.PAPER_NUMBERS`.
+PAPER_KEYS: dict[str, dict[str, str]] = {
+    "CLEVR swap test": dict(setting="CLEVR", metric="swap accuracy (test split)"),
+    "PUG:SPAR swap test": dict(setting="PUG:SPAR", metric="swap accuracy (test split)"),
+    "PUG:SPARE swap test": dict(setting="PUG:SPARE", metric="swap accuracy (test split)"),
+    "ARO VG-Attribution (macro)": dict(setting="ARO VG-Attribution", metric="macro accuracy"),
+    "ARO VG-Relation (macro)": dict(setting="ARO VG-Relation", metric="macro accuracy"),
+    "SugarCrepe replace (unweighted)": dict(setting="SugarCrepe replace", metric="unweighted mean"),
+    "SugarCrepe swap (unweighted)": dict(setting="SugarCrepe swap", metric="unweighted mean"),
+    "COCO text→image R@1": dict(setting="COCO Karpathy 5k test", metric="text→image R@1"),
 }
 
 
 def headline_table(results: pd.DataFrame, with_paper: bool = True) -> pd.DataFrame:
-    """One row per benchmark headline, one column per model; the paper's values (labelled) beside them."""
-    from labclip_utils.paper import PAPER_NUMBERS
+    """One row per benchmark headline, one column per model, the experiment, and the paper's values (labelled)
+    beside them only where the row was measured under the paper's protocol for that experiment."""
+    from labclip_utils.paper import paper_number
 
     keyed = results.set_index(["benchmark", "subset", "metric", "model"])["value"].sort_index()
+    experiments = results.drop_duplicates("benchmark").set_index("benchmark")["experiment"] \
+        if "experiment" in results else pd.Series(dtype=object)
     rows = {}
     for key, label in HEADLINES.items():
         if key in keyed.index.droplevel("model"):
-            rows[label] = keyed.loc[key].to_dict()
+            rows[label] = {**keyed.loc[key].to_dict(), "experiment": experiments.get(key[0], "")}
     table = pd.DataFrame(rows).T.rename_axis("benchmark")
     if with_paper:
-        paper = {(p.setting, p.metric, p.model): p.value for p in PAPER_NUMBERS}
         for model in ("CLIP", "LABCLIP"):
-            table[f"paper: {model}"] = [paper.get((*PAPER_KEYS[label], model)) if label in PAPER_KEYS else None
-                                        for label in table.index]
+            values = []
+            for label, experiment in zip(table.index, table["experiment"], strict=True):
+                number = None
+                if label in PAPER_KEYS:
+                    paper = paper_number(**PAPER_KEYS[label], model=model)
+                    number = paper.value if paper.protocol == experiment else None
+                values.append(number)
+            table[f"paper: {model}"] = values
     return table

@@ -15,7 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from tqdm.auto import tqdm
+
+from labclip_utils.cache import code_digest
+from labclip_utils.progress import tqdm
 
 ImageLike = Image.Image | np.ndarray
 
@@ -70,6 +72,8 @@ class Encoder:
         pretrained: str | None = None,
         device: str = "cpu",
         text_forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        code_module: str = "labclip_utils.models.encoder",
+        precision: str = "fp32",
     ) -> None:
         self.model = model.eval().to(device)
         #: An exact, faster replacement for ``model.encode_text`` (see :func:`openclip.trimmed_text_forward`).
@@ -80,9 +84,17 @@ class Encoder:
         self.tokenize = tokenize
         self.name = name
         self.pretrained = pretrained
+        #: The precision the model computes in ("fp32", or "fp16" as OpenAI's clip package runs); recorded in every
+        #: result row, and part of the id (fp16 and fp32 give slightly different embeddings).
+        self.precision = precision
         self.device = device
         self.fingerprint = weights_fingerprint(self.model)
-        self.id = f"{name}/{pretrained or 'random-init'}/{self.fingerprint}"
+        self._dtype = next(self.model.parameters()).dtype
+        self.id = f"{name}/{pretrained or 'random-init'}/{self.fingerprint}" + (
+            "" if precision == "fp32" else f"/{precision}")
+        #: A hash of the code that computes the embeddings (this module and ``code_module``, transitively): part of
+        #: every embedding cache key, so editing the forward pass can never reuse stale embeddings.
+        self.code_id = code_digest("labclip_utils.models.encoder", code_module)
         #: How many batches went through each tower (tests use this to prove cache hits encode nothing).
         self.calls = {"image": 0, "text": 0}
         with torch.inference_mode():
@@ -99,7 +111,7 @@ class Encoder:
 
     def _encode_image_batch(self, pixels: torch.Tensor) -> torch.Tensor:
         self.calls["image"] += 1
-        return self.model.encode_image(pixels.to(self.device))
+        return self.model.encode_image(pixels.to(self.device, self._dtype))
 
     def _encode_text_batch(self, tokens: torch.Tensor) -> torch.Tensor:
         self.calls["text"] += 1
@@ -130,8 +142,12 @@ class Encoder:
         return torch.cat(out)[inverse]
 
     @torch.inference_mode()
-    def encode_texts(self, texts: Sequence[str], batch_size: int = 256, progress: bool = True) -> torch.Tensor:
-        """L2-normalised text embeddings (N×D, float32, on the CPU); repeated captions are encoded once."""
+    def encode_texts(self, texts: Sequence[str], batch_size: int = 256, progress: bool = True,
+                     normalize: bool = True) -> torch.Tensor:
+        """Text embeddings (N×D, float32, on the CPU), L2-normalised unless ``normalize=False``; repeated captions
+        are encoded once."""
+        if isinstance(texts, str):
+            raise TypeError("encode_texts expects a list of strings, got one string (wrap it in a list)")
         if len(texts) == 0:
             return torch.empty(0, self.embed_dim)
         if any(not isinstance(t, str) for t in texts):
@@ -141,5 +157,6 @@ class Encoder:
         for start in tqdm(range(0, len(firsts), batch_size), desc=f"encoding texts ({self.name})",
                           disable=not progress, leave=False):
             batch = [texts[i] for i in firsts[start : start + batch_size]]
-            out.append(F.normalize(self._encode_text_batch(self.tokenize(batch)).float(), dim=-1).cpu())
+            features = self._encode_text_batch(self.tokenize(batch)).float()
+            out.append((F.normalize(features, dim=-1) if normalize else features).cpu())
         return torch.cat(out)[inverse]

@@ -7,6 +7,7 @@ activation follows the weights' tag unless you ask otherwise, and asking for the
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -49,30 +50,41 @@ def resolve_quick_gelu(name: str, pretrained: str | None, quick_gelu: bool | Non
     return quick_gelu
 
 
-def trimmed_text_forward(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """``encode_text`` for CLIP's causal text transformer, run only up to the batch's last end-of-text token.
+def text_forward(model: torch.nn.Module, tokens: torch.Tensor, pool: str = "eot") -> torch.Tensor:
+    """CLIP's causal text transformer, run only up to the batch's last end-of-text token.
 
-    CLIP pads every caption to 77 tokens, but with a causal mask and end-of-text pooling the padding after the
-    last EOT cannot change the result. Short captions ("a red cube and a blue sphere", ~10 tokens) then cost
-    about a tenth. Returns None for models where this does not hold (other pooling, no causal mask).
+    ``model`` is an open_clip ``CLIP`` or ``TextTransformer`` (both have ``token_embedding``, ``transformer``,
+    ``attn_mask``...). CLIP pads every caption to 77 tokens, but with a causal mask the padding after the last
+    end-of-text token cannot change any output before it, so short captions ("a red cube and a blue sphere", ~10
+    tokens) cost about a tenth. ``pool="eot"`` reads the end-of-text token (CLIP); ``pool="mean"`` averages the
+    outputs up to and including it (the miniature's text tower).
     """
+    eot = tokens.argmax(dim=-1)
+    length = int(eot.max()) + 1
+    tokens = tokens[:, :length]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
+    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
+    if pool == "eot":
+        x = x[torch.arange(x.shape[0], device=x.device), eot]
+    elif pool == "mean":
+        mask = (torch.arange(length, device=x.device)[None, :] <= eot[:, None]).to(x.dtype)
+        x = (x * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+    else:
+        raise ValueError(f"unknown text pooling {pool!r}; use 'eot' or 'mean'")
+    proj = model.text_projection
+    return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
+
+
+def trimmed_text_forward(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """:func:`text_forward` bound to ``model``, or None for models where it does not hold (other pooling, no causal
+    mask)."""
     needed = ("token_embedding", "positional_embedding", "transformer", "attn_mask", "ln_final", "text_projection")
     if not all(hasattr(model, a) for a in needed) or getattr(model, "text_pool_type", None) != "argmax":
         return None
     if model.attn_mask is None:
         return None
-
-    def forward(tokens: torch.Tensor) -> torch.Tensor:
-        length = int(tokens.argmax(dim=-1).max()) + 1
-        tokens = tokens[:, :length]
-        cast = model.transformer.get_cast_dtype()
-        x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
-        x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:length, :length]))
-        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
-        proj = model.text_projection
-        return proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj
-
-    return forward
+    return lambda tokens: text_forward(model, tokens)
 
 
 def _checked_text_forward(model: torch.nn.Module, tokenize, device: str):
@@ -90,19 +102,44 @@ def _checked_text_forward(model: torch.nn.Module, tokenize, device: str):
     return fast
 
 
+class _DropMessage(logging.Filter):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
+
+
 def load_open_clip(
     name: str, pretrained: str | None = None, device: str = "cpu", quick_gelu: bool | None = None,
-    cache_dir: str | None = None,
+    cache_dir: str | None = None, precision: str = "fp32",
 ) -> Encoder:
-    """An :class:`Encoder` for any open_clip model name and weights tag (``pretrained=None``: random init)."""
+    """An :class:`Encoder` for any open_clip model name and weights tag or checkpoint file (``pretrained=None``:
+    random init), in ``precision`` (``"fp32"`` or ``"fp16"``)."""
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"precision must be 'fp32' or 'fp16', got {precision!r}")
     if pretrained and not open_clip.get_pretrained_cfg(name, pretrained):
         tags = open_clip.list_pretrained_tags_by_model(name)
         if not Path(pretrained).is_file():
-            raise ValueError(f"unknown weights {pretrained!r} for {name!r}; known tags: {tags}")
+            raise ValueError(f"unknown weights {pretrained!r} for {name!r}; known tags: {tags} "
+                             "(or give the path of a checkpoint file)")
     force = resolve_quick_gelu(name, pretrained, quick_gelu)
-    model, _, preprocess = open_clip.create_model_and_transforms(
-        name, pretrained=pretrained, device=device, force_quick_gelu=force, cache_dir=cache_dir,
-    )
+    # open_clip logs "No pretrained weights loaded" for random init, which is exactly what was asked for
+    quiet = _DropMessage("No pretrained weights loaded") if pretrained is None else None
+    root = logging.getLogger()
+    if quiet:
+        root.addFilter(quiet)
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            name, pretrained=pretrained, device=device, force_quick_gelu=force, cache_dir=cache_dir,
+            precision=precision,
+        )
+    finally:
+        if quiet:
+            root.removeFilter(quiet)
     tokenize = open_clip.get_tokenizer(name)
-    return Encoder(model, preprocess, tokenize, name=name, pretrained=pretrained, device=device,
-                   text_forward=_checked_text_forward(model, tokenize, device))
+    label = pretrained if pretrained is None or not Path(pretrained).is_file() else f"file:{Path(pretrained).name}"
+    return Encoder(model, preprocess, tokenize, name=name, pretrained=label, device=device,
+                   text_forward=_checked_text_forward(model, tokenize, device),
+                   code_module="labclip_utils.models.openclip", precision=precision)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,11 +45,6 @@ def caption_order(record: SceneRecord, style: CaptionStyle = CaptionStyle(), sal
     return list(range(n))
 
 
-def scene_pairs(record: SceneRecord, style: CaptionStyle = CaptionStyle(), salt: int = 0) -> tuple[Pair, ...]:
-    """The scene's (attribute, object) pairs in caption order."""
-    return tuple((record.objects[i].color, record.objects[i].shape) for i in caption_order(record, style, salt))
-
-
 def _phrase(attribute: str, obj: str, article: bool) -> str:
     if not article:
         return f"{attribute} {obj}"
@@ -65,3 +61,33 @@ def caption_text(pairs: tuple[Pair, ...], article: bool = True) -> str:
 def bag_of_words(text: str) -> Counter[str]:
     """The caption's words as a multiset (what a bag-of-words model sees)."""
     return Counter(text.lower().split())
+
+
+def caption_set(attributes: Sequence[str], objects: Sequence[str], distinct_attributes: bool = True,
+                article: bool = True) -> tuple[list[tuple[Pair, ...]], list[str]]:
+    """Every 2-object description (a1 o1 and a2 o2, o1 ≠ o2), each combination once, as the paper's caption set.
+
+    Returns the combinations (pairs in a canonical order) and their captions. With CLEVR's 8 colours and 3 shapes
+    and repeated colours allowed this is the paper's 192 captions.
+    """
+    combos = set()
+    for a1 in attributes:
+        for o1 in objects:
+            for a2 in attributes:
+                for o2 in objects:
+                    if o1 != o2 and (a1 != a2 or not distinct_attributes):
+                        combos.add(tuple(sorted([(a1, o1), (a2, o2)], key=lambda p: (p[1], p[0]))))
+    combos_sorted = sorted(combos)
+    return combos_sorted, [caption_text(c, article) for c in combos_sorted]
+
+
+def combination_indices(pairs: Sequence[Sequence[Pair]], combos: Sequence[tuple]) -> np.ndarray:
+    """Where each scene's (attribute, object) pairs sit in a caption set (order-free)."""
+    where = {c: i for i, c in enumerate(combos)}
+    out = []
+    for p in pairs:
+        key = tuple(sorted(p, key=lambda q: (q[1], q[0])))
+        if key not in where:
+            raise ValueError(f"{p} is not in the caption set")
+        out.append(where[key])
+    return np.asarray(out, dtype=np.int64)

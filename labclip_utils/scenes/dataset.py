@@ -17,13 +17,27 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
 
+from labclip_utils.progress import tqdm
 from labclip_utils.scenes.captions import CaptionStyle, Pair, caption_order, caption_text
 from labclip_utils.scenes.negatives import NEGATIVES, NoNegative
-from labclip_utils.scenes.render import RENDERER_VERSION, render
+from labclip_utils.scenes.paper_split import clevr_paper_split, pug_pair_labels, pug_paper_split
+from labclip_utils.scenes.render import render
 from labclip_utils.scenes.splits import SPLITS, compositional_split, iid_split
-from labclip_utils.scenes.world import CLEVR_COLORS, SHAPES, SPAR_COLORS, WORLDS, SceneRecord, sample_scene, scene_seed
+from labclip_utils.scenes.world import (
+    CLEVR_COLORS,
+    SHAPES,
+    SPAR_COLORS,
+    SPAR_PAIRS,
+    WORLDS,
+    SceneRecord,
+    sample_scene,
+    scene_seed,
+)
+
+#: How a dataset is split: ours (``compositional``: held-out bags of words, by a seeded hash), the paper's exact
+#: procedure (``paper``), or at random (``iid``).
+SPLIT_KINDS = ("compositional", "paper", "iid")
 
 
 class Sample(NamedTuple):
@@ -41,6 +55,10 @@ class SceneSettings:
 
     style: CaptionStyle = field(default_factory=CaptionStyle)
     negative: str = "swap_attribute"
+    #: How a swapped caption is written. ``"caption_set"`` (the paper's): as the caption set writes that
+    #: combination; on PUG:SPAR the caption set always names the Blue/Grass animal first, so the swap of "Blue o1 and
+    #: Red o2" is "Blue o2 and Red o1". ``"mirror"``: the caption's own order ("Red o1 and Blue o2").
+    negative_order: str = "caption_set"
     split: str = "compositional"
     test: float = 0.1
     val: float = 0.1
@@ -50,8 +68,10 @@ class SceneSettings:
     def __post_init__(self) -> None:
         if self.negative not in NEGATIVES:
             raise ValueError(f"unknown negative {self.negative!r}; choose one of {sorted(NEGATIVES)}")
-        if self.split not in ("compositional", "iid"):
-            raise ValueError(f"unknown split {self.split!r}; choose 'compositional' or 'iid'")
+        if self.split not in SPLIT_KINDS:
+            raise ValueError(f"unknown split {self.split!r}; choose one of {SPLIT_KINDS}")
+        if self.negative_order not in ("caption_set", "mirror"):
+            raise ValueError(f"unknown negative order {self.negative_order!r}; choose 'caption_set' or 'mirror'")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -96,18 +116,27 @@ class SceneDataset(Sequence):
         ]
         self.captions = [caption_text(p, style.article) for p in self.pairs]
         self.negative_pairs: list[tuple[Pair, ...] | None] = []
-        make_negative = NEGATIVES[settings.negative]
         for i, (rec, pairs) in enumerate(zip(self.records, self.pairs, strict=True)):
             rng = np.random.default_rng([rec.seed if rec.seed is not None else i, 11])
+            kind = settings.negative
+            if kind == "swap_attribute" and settings.negative_order == "caption_set" and rec.world == "spar":
+                kind = "swap_object"  # the same scene, written with the attributes in the caption's order
             try:
-                self.negative_pairs.append(make_negative(pairs, self.attributes, self.objects, rng))
+                self.negative_pairs.append(NEGATIVES[kind](pairs, self.attributes, self.objects, rng))
             except NoNegative:
                 self.negative_pairs.append(None)
         self.negatives = [None if p is None else caption_text(p, style.article) for p in self.negative_pairs]
+        #: For the paper's split: its (train, val, test) row lists, which may repeat rows (see ``paper_split``).
+        self.paper_indices: tuple[list[int], list[int], list[int]] | None = None
         if settings.split == "compositional":
             self.split = compositional_split(self.pairs, settings.test, settings.val, settings.split_seed)
-        else:
+        elif settings.split == "iid":
             self.split = iid_split(len(self.records), settings.test, settings.val, settings.split_seed)
+        else:
+            self.paper_indices = paper_split(self.records, settings.split_seed)
+            self.split = np.full(len(self.records), "train", dtype=object)
+            self.split[self.paper_indices[1]] = "val"
+            self.split[self.paper_indices[2]] = "test"  # a row in both lists is a test row here
 
     # -- sequence protocol -------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -183,12 +212,33 @@ class SceneDataset(Sequence):
         for name in ("order", "pairs", "captions", "negative_pairs", "negatives"):
             setattr(out, name, [getattr(self, name)[i] for i in keep])
         out.split = self.split[keep]
+        out.paper_indices = None  # row lists of the whole dataset: meaningless for a subset
         out.name = f"{self.name}[{split if isinstance(split, str) else 'subset'}]"
         return out
 
     def head(self, n: int) -> SceneDataset:
         """The first ``n`` scenes (all of them if there are fewer)."""
         return self.select(np.arange(len(self)) < n)
+
+    def bag_of_concepts(self) -> np.ndarray:
+        """N × (attributes + objects) multi-hot: which attributes and which objects each scene shows. All the
+        unbound information and none of the binding: the miniature's image-tower target and the probes' control."""
+        attrs = {a: i for i, a in enumerate(self.attributes)}
+        objs = {o: len(attrs) + i for i, o in enumerate(self.objects)}
+        x = np.zeros((len(self), len(attrs) + len(objs)), dtype=np.float32)
+        for i, pairs in enumerate(self.pairs):
+            for a, o in pairs:
+                x[i, attrs[a]] = 1
+                x[i, objs[o]] = 1
+        return x
+
+    def same_combination(self) -> np.ndarray:
+        """N×N booleans: does scene ``j``'s caption describe scene ``i``'s combination? (The relevance of
+        retrieval when combinations repeat.)"""
+        keys = [tuple(sorted(p)) for p in self.pairs]
+        index = {k: i for i, k in enumerate(sorted(set(keys)))}
+        ids = np.array([index[k] for k in keys])
+        return ids[:, None] == ids[None, :]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per scene: caption, negative, split, world and image file."""
@@ -206,7 +256,10 @@ class SceneDataset(Sequence):
     def fingerprint(self) -> str:
         """A content hash: changes whenever any image, caption, negative or split would change."""
         h = hashlib.sha256()
-        h.update(json.dumps({"renderer": RENDERER_VERSION, "settings": self.settings.to_json()}).encode())
+        from labclip_utils.cache import code_digest
+
+        renderer = code_digest("labclip_utils.scenes.render")
+        h.update(json.dumps({"renderer": renderer, "settings": self.settings.to_json()}).encode())
         for rec, cap, neg, split in zip(self.records, self.captions, self.negatives, self.split, strict=True):
             objs = [asdict(o) for o in rec.objects]
             h.update(json.dumps([objs, rec.seed, rec.background, rec.image_file, cap, neg, split]).encode())
@@ -258,3 +311,22 @@ def make_scenes(
     return SceneDataset(
         records, settings, name=f"{world}-{n_objects}obj-seed{seed}", attributes=vocab, objects=tuple(shapes)
     )
+
+
+def paper_split(records: Sequence[SceneRecord], seed: int = 42) -> tuple[list[int], list[int], list[int]]:
+    """The paper's split of these scenes (CLEVR's or PUG's procedure, by world), as ``(train, val, test)`` rows."""
+    worlds = {r.world for r in records}
+    if len(worlds) != 1:
+        raise ValueError(f"the paper's split needs scenes of one world, got {sorted(worlds)}")
+    world = worlds.pop()
+    if world == "clevr":
+        labels = [tuple(v for o in r.objects for v in (o.color, o.shape)) for r in records]
+        if any(len(label) != 4 for label in labels):
+            raise ValueError("the paper's CLEVR split is defined for 2-object scenes")
+        return clevr_paper_split(labels, seed=seed)
+    rows = [(r.objects[0].color, r.objects[0].shape, r.objects[1].color, r.objects[1].shape) for r in records]
+    pairs = None
+    if world == "spar":
+        real = {t for row in rows for t in (row[0], row[2])} <= {"Blue", "Red", "Grass", "Stone"}
+        pairs = (("Blue", "Red"), ("Grass", "Stone")) if real else SPAR_PAIRS
+    return pug_paper_split(rows, pug_pair_labels(rows, pairs), seed=seed)

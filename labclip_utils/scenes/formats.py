@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 from PIL import Image
-from tqdm.auto import tqdm
 
+from labclip_utils.progress import tqdm
 from labclip_utils.scenes.captions import CaptionStyle
 from labclip_utils.scenes.dataset import SceneDataset, SceneSettings
 from labclip_utils.scenes.world import CLEVR_COLORS, SHAPES, SIZES, SceneObject, SceneRecord
@@ -43,8 +43,14 @@ SPARE_COLUMNS = (
     "filename", "world_name", "character_name", "character2_name",
     "character_texture", "character2_texture", "character_pos", "character2_pos",
 )
-#: Where PUG's coarse positions put an object centre, in [0, 1] image coordinates.
-PUG_POSITIONS = {"left": (0.25, 0.5), "right": (0.75, 0.5), "below": (0.5, 0.75), "above": (0.5, 0.25)}
+#: Columns without which no swap test can be built; positions are optional (the swap test does not use them).
+SPAR_REQUIRED = ("filename", "character_name", "character2_name", "character_texture", "character2_texture")
+SPARE_REQUIRED = ("filename", "world_name", *SPAR_REQUIRED[1:])
+#: Where PUG's coarse positions put an object centre, in [0, 1] image coordinates. PUG's own scripts write
+#: left/right and bottom/top; the book's generated files write below/above. Other values are kept as they are
+#: (in ``record.extra``) with no coordinates.
+PUG_POSITIONS = {"left": (0.25, 0.5), "right": (0.75, 0.5), "below": (0.5, 0.75), "above": (0.5, 0.25),
+                 "bottom": (0.5, 0.75), "top": (0.5, 0.25), "center": (0.5, 0.5), "centre": (0.5, 0.5)}
 CLEVR_DIRECTIONS = {
     "behind": [-0.754, 0.657, 0.0], "front": [0.754, -0.657, -0.0], "left": [-0.657, -0.754, 0.0],
     "right": [0.657, 0.754, -0.0], "above": [0.0, 0.0, 1.0], "below": [-0.0, -0.0, -1.0],
@@ -97,6 +103,13 @@ def _write_clevr(ds: SceneDataset, folder: Path, progress: bool) -> None:
         rows.append([name] + [v for o in rec.objects for v in (o.shape, o.color)])
     with open(folder / f"output_{n}obj.csv", "w", newline="") as f:
         csv.writer(f).writerows(rows)
+
+
+def _safe_relative(name: str, path: Path, where: str) -> str:
+    """A file name from a data file, refused if it would leave the dataset folder (``../``, absolute paths)."""
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ValueError(f"{path}: {where}: image path {name!r} leaves the dataset folder")
+    return name
 
 
 def _field(data: dict, key: str, path: Path, where: str = ""):
@@ -163,7 +176,7 @@ def read_clevr(folder: Path, n_objects: int | None = None, progress: bool = Fals
         for line, row in enumerate(tqdm(rows, desc=f"reading {csv_path.name}", disable=not progress), start=1):
             if len(row) < 3 or len(row) % 2 == 0:
                 raise ValueError(f"{csv_path}: line {line}: expected filename then shape,colour pairs, got {row}")
-            fname = row[0]
+            fname = _safe_relative(row[0], csv_path, f"line {line}")
             image = f"images_{n}obj/{fname}"
             if not (folder / image).exists():
                 missing += 1
@@ -187,26 +200,25 @@ def read_clevr(folder: Path, n_objects: int | None = None, progress: bool = Fals
 
 
 # -- PUG:SPAR / PUG:SPARE -------------------------------------------------------------------------------------
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def _read_csv(path: Path, required: tuple[str, ...], optional: tuple[str, ...]) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path}: not found")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a readable CSV ({err})") from err
-    absent = [c for c in columns if c not in table.columns]
+    absent = [c for c in required if c not in table.columns]
     if absent:
         raise ValueError(f"{path}: missing column(s) {absent}; found {list(table.columns)}")
+    for column in optional:
+        if column not in table.columns:
+            table[column] = ""
     return table
 
 
-def _position(value: str, path: Path, line: int, field: str) -> tuple[float, float]:
-    if value == "":
-        return float("nan"), float("nan")
-    key = value.strip().lower()
-    if key not in PUG_POSITIONS:
-        raise ValueError(f"{path}: line {line}: field {field} has unknown position {value!r}")
-    return PUG_POSITIONS[key]
+def _position(value: str) -> tuple[float, float]:
+    """Coordinates of a PUG position word; NaN for an empty or unfamiliar value (positions are not needed)."""
+    return PUG_POSITIONS.get(value.strip().lower(), (float("nan"), float("nan")))
 
 
 def _pug_records(table: pd.DataFrame, path: Path, spar: bool, image_dir: bool) -> list[SceneRecord]:
@@ -223,7 +235,10 @@ def _pug_records(table: pd.DataFrame, path: Path, spar: bool, image_dir: bool) -
             continue
         if not r["filename"]:
             raise ValueError(f"{path}: line {line}: empty field filename")
-        xy = [_position(r[pos1], path, line, pos1), _position(r[pos2], path, line, pos2)]
+        _safe_relative(r["filename"], path, f"line {line}")
+        if r["world_name"]:
+            _safe_relative(r["world_name"], path, f"line {line}")
+        xy = [_position(r[pos1]), _position(r[pos2])]
         objs = tuple(
             SceneObject(shape=n, color=t, x=x, y=y, radius=float("nan"))
             for n, t, (x, y) in zip(names, textures, xy, strict=True)
@@ -231,7 +246,8 @@ def _pug_records(table: pd.DataFrame, path: Path, spar: bool, image_dir: bool) -
         image = f"{r['world_name']}/{r['filename']}" if image_dir else r["filename"]
         records.append(SceneRecord(
             objects=objs, world="spar" if spar else "spare", seed=None, image_file=image,
-            extra={"world_name": r["world_name"], "position_varied": bool(r[pos1] or r[pos2]) and not spar},
+            extra={"world_name": r["world_name"], "positions": (r[pos1], r[pos2]),
+                   "position_varied": bool(r[pos1] or r[pos2]) and not spar},
         ))
     return records
 
@@ -239,14 +255,16 @@ def _pug_records(table: pd.DataFrame, path: Path, spar: bool, image_dir: bool) -
 def read_pug_spar(folder: Path) -> list[SceneRecord]:
     """Records from PUG:SPAR's ``labels.csv`` with LABCLIP's filter applied."""
     path = Path(folder) / SPAR_FILE
-    return _pug_records(_read_csv(path, SPAR_COLUMNS), path, spar=True, image_dir=False)
+    optional = tuple(c for c in SPAR_COLUMNS if c not in SPAR_REQUIRED)
+    return _pug_records(_read_csv(path, SPAR_REQUIRED, optional), path, spar=True, image_dir=False)
 
 
 def read_pug_spare(folder: Path) -> list[SceneRecord]:
     """Records from PUG:SPARE's CSV (images under ``<world_name>/``); position-varied rows are flagged in
     ``record.extra["position_varied"]``."""
     path = Path(folder) / SPARE_FILE
-    return _pug_records(_read_csv(path, SPARE_COLUMNS), path, spar=False, image_dir=True)
+    optional = tuple(c for c in SPARE_COLUMNS if c not in SPARE_REQUIRED)
+    return _pug_records(_read_csv(path, SPARE_REQUIRED, optional), path, spar=False, image_dir=True)
 
 
 def _pug_positions(rec: SceneRecord) -> tuple[str, str]:

@@ -92,7 +92,6 @@ def add_object(
     return (*pairs, _choose(options, rng, "every (attribute, object) combination is already present"))
 
 
-NegativeFn = Callable[..., tuple[Pair, ...]]
 #: Registry by name; each entry takes (pairs, attributes, objects, rng).
 NEGATIVES: dict[str, Callable[[tuple[Pair, ...], Sequence[str], Sequence[str], np.random.Generator | None], tuple]] = {
     "swap_attribute": lambda p, a, o, r: swap_attributes(p, r),

@@ -13,8 +13,6 @@ from PIL import Image, ImageDraw
 
 from labclip_utils.scenes.world import CLEVR_COLORS, SceneObject, SceneRecord
 
-#: Bump when the pictures change: cached embeddings of rendered scenes are keyed by it.
-RENDERER_VERSION = "1"
 NOISE_SIGMA = 3.0
 NOISE_TILES = 64
 
@@ -117,11 +115,3 @@ def render(record: SceneRecord, size: int = 64) -> np.ndarray:
         _draw_object(draw, obj, size, bg)  # type: ignore[arg-type]
     noise = _noise_bank(size)[record.seed % NOISE_TILES]
     return np.clip(np.asarray(image, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
-
-
-def render_many(records: list[SceneRecord], size: int = 64) -> np.ndarray:
-    """Render scenes into one ``N×size×size×3`` uint8 array."""
-    out = np.empty((len(records), size, size, 3), dtype=np.uint8)
-    for i, rec in enumerate(records):
-        out[i] = render(rec, size)
-    return out

@@ -36,7 +36,7 @@ MATERIALS: tuple[str, ...] = ("rubber", "metal")
 SPAR_PAIRS: tuple[tuple[str, str], ...] = (("blue", "red"), ("green", "gray"))
 SPAR_COLORS: tuple[str, ...] = ("blue", "red", "green", "gray")
 WORLDS: tuple[str, ...] = ("clevr", "spar", "spare")
-MAX_OBJECTS = 10
+MAX_OBJECTS = 16
 
 
 @dataclass(frozen=True)
