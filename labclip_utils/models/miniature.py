@@ -1,24 +1,24 @@
-"""The miniature CLIP: a CLIP-like model small enough to train on a laptop CPU, built like the paper says
-CLIP behaves.
+"""The miniature CLIP's architecture: a CLIP-like model small enough to train on a laptop CPU.
 
-Two "locked towers" learn their own modality alone, then only linear heads are trained to align them:
+Two "locked towers" learn their own modality alone, then only linear heads are trained to align them (the training
+lives in :mod:`labclip_utils.models.miniature_training`):
 
 1. an **image tower** (a small conv net) pretrained *without text* to say which colours and which shapes are in
    a scene, a bag-of-concepts target with no binding labels;
 2. a **text tower** (open_clip's text transformer) pretrained *without images* so that reordering a caption's
    object phrases changes nothing while re-binding its attributes does;
-3. both frozen and standardised per dimension; linear projection heads and a temperature trained with the CLIP
-   loss on full captions (swap partners kept out of each batch).
+3. both frozen and scaled per dimension; linear projection heads trained with the CLIP loss on full captions
+   (swap partners kept out of each batch).
 
-Each tower carries binding (probes recover it), yet the aligned space behaves like a bag of words: the
-paper's finding in a model that trains in minutes. See ``shared/reference/miniature-clip.md`` for what was
-measured while designing it.
+Each tower carries binding (probes recover it), yet the aligned space behaves like a bag of words: the paper's
+finding in a model that trains in minutes.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 import open_clip
@@ -28,10 +28,9 @@ import torch.nn.functional as F
 from open_clip.transformer import TextTransformer
 from PIL import Image
 
+from labclip_utils.models.openclip import text_forward
 from labclip_utils.scenes.world import CLEVR_COLORS, SHAPES
 
-#: Bump when training changes what a configuration produces: cached checkpoints are keyed by it.
-MINIATURE_VERSION = "1"
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
 
 
@@ -46,6 +45,7 @@ class MiniatureConfig:
     n_train: int = 30_000
     held_out: tuple[float, float] = (0.1, 0.1)  # test, val shares of the combinations (seed 42)
     # image tower: bag-of-concepts pretraining
+    image_tower: Literal["conv4", "local"] = "local"
     image_width: int = 32
     tower_dim: int = 128
     image_steps: int = 1200
@@ -54,11 +54,15 @@ class MiniatureConfig:
     text_width: int = 128
     text_layers: int = 4
     context_length: int = 32
+    text_pool: Literal["eot", "mean"] = "mean"
+    text_parse_weight: float = 0.0
     text_steps: int = 300
     text_lr: float = 1e-3
     text_tau: float = 0.2
     text_max_objects: int = 6
     # alignment heads
+    centre: bool = False  # True subtracts each tower's mean before its head (and closes most of the modality gap)
+    logit_scale: float | None = 100.0  # a number: fixed at that value (CLIP's final 100); None: learned from 1/0.07
     embed_dim: int = 128
     head_steps: int = 300
     head_lr: float = 1e-3
@@ -67,10 +71,10 @@ class MiniatureConfig:
     extra: dict = field(default_factory=dict, compare=False)
 
     def key(self) -> dict:
-        """The cache key: every field plus the training code's version."""
+        """Every field that determines the trained weights (the cache key adds the training code's digest)."""
         data = asdict(self)
         data.pop("extra")
-        return {"miniature": MINIATURE_VERSION, **data}
+        return data
 
     @classmethod
     def tiny(cls, seed: int = 0) -> MiniatureConfig:
@@ -89,7 +93,7 @@ class MiniTokenizer:
     def __init__(self, words: tuple[str, ...], context_length: int = 32) -> None:
         self._clip = open_clip.get_tokenizer("ViT-B-32")
         self.words = tuple(sorted(set(words) | {"a", "an", "and"}))
-        raw = self._clip([f"{w}" for w in self.words], context_length=context_length)
+        raw = self._clip(list(self.words), context_length=context_length)
         ids = torch.unique(torch.cat([raw.flatten(), torch.tensor([0])]))
         self._lut = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long)
         self._lut[ids] = torch.arange(len(ids))
@@ -135,33 +139,29 @@ def pixels_to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 class ImageTower(nn.Module):
-    """Four stride-2 convolutions, a 1×1 convolution to ``dim`` channels, global average pooling."""
+    """Stride-2 convolutions, then 1×1 convolutions to ``dim`` channels, averaged over the image.
 
-    def __init__(self, width: int = 32, dim: int = 128) -> None:
+    ``conv4``: four stride-2 convolutions (each output sees most of a 64-pixel image). ``local``: three stride-2
+    convolutions (each output sees about one object) and a 1×1 layer, so the pooled embedding is close to a sum of
+    per-object features.
+    """
+
+    def __init__(self, width: int = 32, dim: int = 128, kind: str = "conv4") -> None:
         super().__init__()
         w = width
-        self.net = nn.Sequential(
-            nn.Conv2d(3, w, 4, 2, 1), nn.GELU(),
-            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.GELU(),
-            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.GELU(),
-            nn.Conv2d(4 * w, 4 * w, 4, 2, 1), nn.GELU(),
-        )
+        layers: list[nn.Module] = [nn.Conv2d(3, w, 4, 2, 1), nn.GELU(), nn.Conv2d(w, 2 * w, 4, 2, 1), nn.GELU(),
+                                   nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.GELU()]
+        if kind == "conv4":
+            layers += [nn.Conv2d(4 * w, 4 * w, 4, 2, 1), nn.GELU()]
+        elif kind == "local":
+            layers += [nn.Conv2d(4 * w, 4 * w, 1), nn.GELU()]
+        else:
+            raise ValueError(f"unknown image tower {kind!r}; use 'conv4' or 'local'")
+        self.net = nn.Sequential(*layers)
         self.out = nn.Conv2d(4 * w, dim, 1)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.out(self.net(pixels)).mean(dim=(2, 3))
-
-
-def text_tower_forward(tower: TextTransformer, tokens: torch.Tensor) -> torch.Tensor:
-    """The text tower run only up to the batch's last end-of-text token (exact: the mask is causal and the
-    output is read at the end-of-text token, so the padding after it never matters)."""
-    length = int(tokens.argmax(dim=-1).max()) + 1
-    tokens = tokens[:, :length]
-    x = tower.token_embedding(tokens) + tower.positional_embedding[:length]
-    x = tower.ln_final(tower.transformer(x, attn_mask=tower.attn_mask[:length, :length]))
-    pooled = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
-    proj = tower.text_projection
-    return proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj
 
 
 def build_text_tower(cfg: MiniatureConfig, vocab_size: int) -> TextTransformer:
@@ -170,11 +170,13 @@ def build_text_tower(cfg: MiniatureConfig, vocab_size: int) -> TextTransformer:
 
 
 class MiniatureCLIP(nn.Module):
-    """Frozen towers → per-dimension standardisation → linear heads; a CLIP with ``encode_image``/``encode_text``."""
+    """Frozen towers → per-dimension scaling (and centring) → linear heads; a CLIP with
+    ``encode_image``/``encode_text``."""
 
     def __init__(self, cfg: MiniatureConfig, vocab_size: int) -> None:
         super().__init__()
-        self.image_tower = ImageTower(cfg.image_width, cfg.tower_dim)
+        self.text_pool = cfg.text_pool
+        self.image_tower = ImageTower(cfg.image_width, cfg.tower_dim, cfg.image_tower)
         self.text_tower = build_text_tower(cfg, vocab_size)
         for name in ("image_mean", "text_mean"):
             self.register_buffer(name, torch.zeros(cfg.tower_dim))
@@ -182,15 +184,19 @@ class MiniatureCLIP(nn.Module):
             self.register_buffer(name, torch.ones(cfg.tower_dim))
         self.image_proj = nn.Linear(cfg.tower_dim, cfg.embed_dim, bias=False)
         self.text_proj = nn.Linear(cfg.tower_dim, cfg.embed_dim, bias=False)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(cfg.logit_scale or 1 / 0.07)))
+
+    def text_tower_output(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The text tower's raw output (pooled as the configuration says)."""
+        return text_forward(self.text_tower, tokens, self.text_pool)
 
     def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
-        """The image tower's standardised output (before the head)."""
+        """The image tower's scaled output (before the head)."""
         return (self.image_tower(pixels) - self.image_mean) / self.image_std
 
     def text_features(self, tokens: torch.Tensor) -> torch.Tensor:
-        """The text tower's standardised output (before the head)."""
-        return (text_tower_forward(self.text_tower, tokens) - self.text_mean) / self.text_std
+        """The text tower's scaled output (before the head)."""
+        return (self.text_tower_output(tokens) - self.text_mean) / self.text_std
 
     def encode_image(self, pixels: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         x = self.image_proj(self.image_features(pixels))
@@ -208,67 +214,12 @@ def build_miniature(cfg: MiniatureConfig) -> tuple[MiniatureCLIP, MiniTokenizer]
     return MiniatureCLIP(cfg, tokenizer.vocab_size), tokenizer
 
 
-def _history_to_tensors(history: dict[str, dict[str, list[float]]]) -> dict[str, torch.Tensor]:
-    return {f"history.{stage}.{name}": torch.tensor(values, dtype=torch.float64)
-            for stage, curves in history.items() for name, values in curves.items()}
-
-
-def _history_from_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, list[float]]]:
-    out: dict[str, dict[str, list[float]]] = {}
-    for key, value in tensors.items():
-        if key.startswith("history."):
-            _, stage, name = key.split(".", 2)
-            out.setdefault(stage, {})[name] = value.tolist()
-    return out
-
-
-def load_miniature(
-    pretrained: str | None = None, device: str = "cpu", *, config: MiniatureConfig | None = None,
-    cache_dir: str | None = None, progress: bool = True,
-):
-    """The trained miniature as an :class:`~labclip_utils.models.Encoder` (``load_encoder("miniature")``).
-
-    Trained on first use (about 4 minutes on 2 cores) and cached on disk, keyed by its configuration; every
-    later call, from any notebook, loads the checkpoint (safetensors, no pickle). ``pretrained="seed1"`` picks
-    another seed of the default configuration. The encoder carries ``.config``, ``.history`` (training curves)
-    and ``.trained_now``.
-    """
-    from pathlib import Path
-
-    from labclip_utils.cache import cached_tensors
+def miniature_encoder(model: MiniatureCLIP, tokenizer: MiniTokenizer, cfg: MiniatureConfig, pretrained: str | None,
+                      device: str = "cpu"):
+    """Wrap a miniature model as an :class:`~labclip_utils.models.Encoder`."""
     from labclip_utils.models.encoder import Encoder
-    from labclip_utils.models.miniature_training import train_miniature
-    from labclip_utils.profile import current_profile
 
-    if config is None:
-        seed = 0
-        if pretrained:
-            if not pretrained.startswith("seed") or not pretrained[4:].isdigit():
-                raise ValueError(f"miniature weights are named 'seed<N>', got {pretrained!r}")
-            seed = int(pretrained[4:])
-        config = MiniatureConfig(seed=seed)
-    root = Path(cache_dir) if cache_dir else current_profile().cache_dir
-
-    def compute() -> dict[str, torch.Tensor]:
-        model, history = train_miniature(config, progress=progress)
-        return {**{f"model.{k}": v for k, v in model.state_dict().items()}, **_history_to_tensors(history)}
-
-    tensors, hit = cached_tensors(root, "miniature", config.key(), compute)
-    model, tokenizer = build_miniature(config)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    encoder = Encoder(model, MiniPreprocess(config.image_size), tokenizer, name="miniature",
-                      pretrained=f"seed{config.seed}", device=device)
-    encoder.config = config
-    encoder.history = _history_from_tensors(tensors)
-    encoder.trained_now = not hit
+    encoder = Encoder(model, MiniPreprocess(cfg.image_size), tokenizer, name="miniature", pretrained=pretrained,
+                      device=device, code_module="labclip_utils.models.miniature")
+    encoder.config = cfg
     return encoder
-
-
-def random_init_miniature(config: MiniatureConfig | None = None, device: str = "cpu"):
-    """The miniature's architecture with its initial random weights: the random-init control of every probe."""
-    from labclip_utils.models.encoder import Encoder
-
-    config = config or MiniatureConfig()
-    model, tokenizer = build_miniature(config)
-    return Encoder(model, MiniPreprocess(config.image_size), tokenizer, name="miniature-random-init",
-                   pretrained=f"seed{config.seed}", device=device)

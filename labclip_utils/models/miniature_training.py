@@ -6,31 +6,30 @@ unseen by both towers and by the heads, so chapters can test on them.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import open_clip
-import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from labclip_utils.binding import swap_accuracy
+from labclip_utils.cache import cached_tensors, code_digest
 from labclip_utils.models.miniature import (
     MiniatureCLIP,
     MiniatureConfig,
     MiniTokenizer,
     build_miniature,
+    miniature_encoder,
     pixels_to_tensor,
-    text_tower_forward,
 )
+from labclip_utils.progress import tqdm
 from labclip_utils.scenes import CaptionStyle, caption_text, make_scenes
 from labclip_utils.scenes.dataset import SceneDataset
+from labclip_utils.scenes.negatives import swap_attributes
 from labclip_utils.scenes.splits import bag_key, bag_split
 
 History = dict[str, list[float]]
@@ -51,17 +50,6 @@ def training_scenes(cfg: MiniatureConfig) -> SceneDataset:
     ds = make_scenes(cfg.n_train, "clevr", 2, seed=10_000 + cfg.seed, image_size=cfg.image_size,
                      style=CaptionStyle(order="random"), test=test, val=val, colors=cfg.colors, shapes=cfg.shapes)
     return ds.select("train")
-
-
-def bag_of_concepts(ds: SceneDataset, cfg: MiniatureConfig) -> torch.Tensor:
-    """Multi-hot targets: which colours and which shapes are present (no binding information)."""
-    colors, shapes = {c: i for i, c in enumerate(cfg.colors)}, {s: i for i, s in enumerate(cfg.shapes)}
-    y = torch.zeros(len(ds), len(colors) + len(shapes))
-    for i, pairs in enumerate(ds.pairs):
-        for c, s in pairs:
-            y[i, colors[c]] = 1
-            y[i, len(colors) + shapes[s]] = 1
-    return y
 
 
 def pretrain_image_tower(model: MiniatureCLIP, images: np.ndarray, targets: torch.Tensor, cfg: MiniatureConfig,
@@ -109,14 +97,6 @@ def _text_combos(cfg: MiniatureConfig, rng: np.random.Generator, n: int) -> list
     return out
 
 
-def _rebind(pairs: tuple, rng: np.random.Generator) -> tuple:
-    """Swap the colours of two objects (the same words, bound differently)."""
-    i, j = rng.choice(len(pairs), 2, replace=False)
-    out = list(pairs)
-    out[i], out[j] = (pairs[j][0], pairs[i][1]), (pairs[i][0], pairs[j][1])
-    return tuple(out)
-
-
 def _view(pairs: tuple, rng: np.random.Generator) -> str:
     """The same description with its object phrases in a random order, with or without articles."""
     order = rng.permutation(len(pairs))
@@ -126,10 +106,13 @@ def _view(pairs: tuple, rng: np.random.Generator) -> str:
 def pretrain_text_tower(model: MiniatureCLIP, tokenizer: MiniTokenizer, cfg: MiniatureConfig,
                         progress: bool = True) -> History:
     """Stage 2: text only. Two orderings of the same description are positives; every other caption in the
-    batch, including its re-bound twin (same words, colours swapped), is a negative."""
+    batch, including its re-bound twin (same words, colours swapped), is a negative. With
+    ``cfg.text_parse_weight > 0`` the tower also learns to parse each caption: a linear read-out of its output names
+    every (shape, colour) pair the caption describes (a text-only target, like reading a sentence's structure)."""
     tower = model.text_tower
     proj = nn.Sequential(nn.Linear(cfg.tower_dim, 256), nn.GELU(), nn.Linear(256, 64))
-    params = list(tower.parameters()) + list(proj.parameters())
+    parse = nn.Linear(cfg.tower_dim, len(cfg.shapes) * len(cfg.colors))
+    params = list(tower.parameters()) + list(proj.parameters()) + list(parse.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.text_lr, weight_decay=0.01)
     lr = _cosine_lr(cfg.text_lr, cfg.text_steps, min(30, cfg.text_steps // 4 + 1))
     rng = np.random.default_rng(cfg.seed + 2)
@@ -141,15 +124,22 @@ def pretrain_text_tower(model: MiniatureCLIP, tokenizer: MiniTokenizer, cfg: Min
         for g in opt.param_groups:
             g["lr"] = lr(step)
         base = _text_combos(cfg, rng, half)
-        batch = base + [_rebind(p, rng) for p in base]
+        batch = base + [swap_attributes(p, rng) for p in base]
         v1 = [_view(p, rng) for p in batch]
         v2 = [_view(p, rng) for p in batch]
-        h = F.normalize(proj(text_tower_forward(tower, tokenizer(v1 + v2))), dim=-1)
+        out = model.text_tower_output(tokenizer(v1 + v2))
+        h = F.normalize(proj(out), dim=-1)
         sim = h @ h.T / cfg.text_tau
         sim.fill_diagonal_(-1e9)
         b = len(batch)
         target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)])
         loss = F.cross_entropy(sim, target)
+        if cfg.text_parse_weight:
+            pairs = torch.zeros(b, len(cfg.shapes) * len(cfg.colors))
+            for i, description in enumerate(batch):
+                for colour, shape in description:
+                    pairs[i, cfg.shapes.index(shape) * len(cfg.colors) + cfg.colors.index(colour)] = 1
+            loss = loss + cfg.text_parse_weight * F.binary_cross_entropy_with_logits(parse(out), pairs.repeat(2, 1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -168,7 +158,7 @@ def _image_tower_outputs(model: MiniatureCLIP, images: np.ndarray) -> torch.Tens
 def _text_tower_outputs(model: MiniatureCLIP, tokenizer: MiniTokenizer, captions: list[str]) -> torch.Tensor:
     """Raw text-tower outputs; each distinct caption is encoded once."""
     unique = sorted(set(captions))
-    u = text_tower_forward(model.text_tower, tokenizer(unique))
+    u = torch.cat([model.text_tower_output(tokenizer(unique[i : i + 1024])) for i in range(0, len(unique), 1024)])
     lookup = {c: k for k, c in enumerate(unique)}
     return u[[lookup[c] for c in captions]]
 
@@ -201,17 +191,20 @@ def _batches_without_swap_partners(keys: list, binds: list, batch: int, steps: i
 
 def fit_heads(model: MiniatureCLIP, z: torch.Tensor, u: torch.Tensor, ds: SceneDataset, cfg: MiniatureConfig,
               progress: bool = True, allow_swap_partners: bool = False) -> History:
-    """Stage 3: towers frozen and standardised; linear heads + temperature trained with the CLIP loss.
+    """Stage 3: towers frozen and scaled per dimension (and centred if ``cfg.centre``); linear heads trained with
+    the CLIP loss, with a learned temperature or the fixed ``cfg.logit_scale``.
 
     Swap partners are kept out of each batch unless ``allow_swap_partners``: like web data, the batches then
     almost never contain a hard negative, so nothing rewards aligning the binding.
     """
-    model.image_mean.copy_(z.mean(0))
-    model.image_std.copy_(z.std(0) + 1e-6)
-    model.text_mean.copy_(u.mean(0))
-    model.text_std.copy_(u.std(0) + 1e-6)
+    with torch.no_grad():
+        model.image_mean.copy_(z.mean(0) if cfg.centre else torch.zeros(z.shape[1]))
+        model.image_std.copy_(z.std(0) + 1e-6)
+        model.text_mean.copy_(u.mean(0) if cfg.centre else torch.zeros(u.shape[1]))
+        model.text_std.copy_(u.std(0) + 1e-6)
     zi, ut = (z - model.image_mean) / model.image_std, (u - model.text_mean) / model.text_std
-    params = [model.image_proj.weight, model.text_proj.weight, model.logit_scale]
+    learn_scale = cfg.logit_scale is None
+    params = [model.image_proj.weight, model.text_proj.weight] + ([model.logit_scale] if learn_scale else [])
     opt = torch.optim.AdamW(params, lr=cfg.head_lr, weight_decay=cfg.head_weight_decay, betas=(0.9, 0.98), eps=1e-6)
     lr = _cosine_lr(cfg.head_lr, cfg.head_steps, min(50, cfg.head_steps // 4 + 1))
     loss_fn = open_clip.ClipLoss()
@@ -230,8 +223,9 @@ def fit_heads(model: MiniatureCLIP, z: torch.Tensor, u: torch.Tensor, ds: SceneD
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
+        if learn_scale:
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
         hist["loss"].append(loss.item())
         hist["logit_scale"].append(model.logit_scale.exp().item())
     return hist
@@ -246,7 +240,7 @@ def train_miniature(cfg: MiniatureConfig, progress: bool = True) -> tuple[Miniat
     images = ds.images(progress=progress)
     timings = {"data_s": [time.perf_counter() - start]}
     t = time.perf_counter()
-    image_hist = pretrain_image_tower(model, images, bag_of_concepts(ds, cfg), cfg, progress)
+    image_hist = pretrain_image_tower(model, images, torch.from_numpy(ds.bag_of_concepts()), cfg, progress)
     timings["image_tower_s"] = [time.perf_counter() - t]
     t = time.perf_counter()
     text_hist = pretrain_text_tower(model, tokenizer, cfg, progress)
@@ -262,40 +256,55 @@ def train_miniature(cfg: MiniatureConfig, progress: bool = True) -> tuple[Miniat
     return model, {"image_tower": image_hist, "text_tower": text_hist, "heads": head_hist, "timings": timings}
 
 
-def alignment_sweep(encoder, eval_scenes: dict[str, SceneDataset], steps: tuple[int, ...] = (100, 300, 1000),
-                    progress: bool = True) -> pd.DataFrame:
-    """Re-train only the miniature's heads for different numbers of steps, with swap partners kept out of the
-    batches (as in the miniature) or allowed in (in-batch hard negatives), and measure the swap test each time.
 
-    The encoder itself is not changed (a copy is trained). Returns one row per (steps, batches, eval set).
+
+def load_miniature(pretrained: str | None = None, device: str = "cpu", *, config: MiniatureConfig | None = None,
+                   cache_dir: str | Path | None = None, progress: bool = True):
+    """The miniature as an :class:`~labclip_utils.models.Encoder` (``load_encoder("miniature", "seed0")``).
+
+    ``pretrained="seed<N>"`` gives the trained weights of seed N; ``pretrained=None`` the untrained architecture
+    with its initial random weights (the random-init control), as for every encoder. Trained weights are computed
+    on first use (a few minutes on 2 cores) and cached, keyed by the configuration *and* a digest of the training
+    code, so every later call, from any notebook, loads the checkpoint (safetensors, no pickle). The encoder
+    carries ``.config``, ``.history`` (training curves) and ``.trained_now``.
     """
-    cfg = encoder.config
-    model = copy.deepcopy(encoder.model)
-    for p in (model.image_proj.weight, model.text_proj.weight, model.logit_scale):
-        p.requires_grad_(True)
-    ds = training_scenes(cfg)
-    z, u = _tower_outputs(model, encoder.tokenize, ds.images(progress=progress), ds.captions)
-    feats = {}
-    for name, ev in eval_scenes.items():
-        keep = [i for i, n in enumerate(ev.negatives) if n is not None]
-        zi = _image_tower_outputs(model, ev.images(keep, progress=progress))
-        pos = _text_tower_outputs(model, encoder.tokenize, [ev.captions[i] for i in keep])
-        neg = _text_tower_outputs(model, encoder.tokenize, [ev.negatives[i] for i in keep])
-        feats[name] = (zi, pos, neg)
-    rows = []
-    for allow in (False, True):
-        for n in steps:
-            torch.manual_seed(cfg.seed + 7)
-            nn.init.kaiming_uniform_(model.image_proj.weight, a=math.sqrt(5))
-            nn.init.kaiming_uniform_(model.text_proj.weight, a=math.sqrt(5))
-            with torch.no_grad():
-                model.logit_scale.fill_(math.log(1 / 0.07))
-            fit_heads(model, z, u, ds, replace(cfg, head_steps=n), progress=False, allow_swap_partners=allow)
-            with torch.no_grad():
-                for name, (zi, pos, neg) in feats.items():
-                    img = F.normalize(model.image_proj((zi - model.image_mean) / model.image_std), dim=-1)
-                    tp = F.normalize(model.text_proj((pos - model.text_mean) / model.text_std), dim=-1)
-                    tn = F.normalize(model.text_proj((neg - model.text_mean) / model.text_std), dim=-1)
-                    rows.append({"head steps": n, "batches": "swap partners allowed" if allow else "no swap partners",
-                                 "scenes": name, "swap accuracy": swap_accuracy(img, tp, tn)})
-    return pd.DataFrame(rows)
+    from labclip_utils.profile import current_profile
+
+    if pretrained is not None and (not pretrained.startswith("seed") or not pretrained[4:].isdigit()):
+        raise ValueError(f"miniature weights are named 'seed<N>' (or None for random init), got {pretrained!r}")
+    if config is None:
+        config = MiniatureConfig(seed=int(pretrained[4:]) if pretrained else 0)
+    elif pretrained is not None and int(pretrained[4:]) != config.seed:
+        raise ValueError(f"pretrained={pretrained!r} disagrees with config.seed={config.seed}")
+    model, tokenizer = build_miniature(config)
+    if pretrained is None:
+        encoder = miniature_encoder(model, tokenizer, config, None, device)
+        encoder.history, encoder.trained_now = {}, False
+        return encoder
+    root = Path(cache_dir) if cache_dir else current_profile().cache_dir
+    key = {**config.key(), "code": code_digest("labclip_utils.models.miniature_training")}
+
+    def compute() -> dict[str, torch.Tensor]:
+        trained, history = train_miniature(config, progress=progress)
+        return {**{f"model.{k}": v for k, v in trained.state_dict().items()}, **_history_to_tensors(history)}
+
+    tensors, hit = cached_tensors(root, "miniature", key, compute)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    encoder = miniature_encoder(model, tokenizer, config, f"seed{config.seed}", device)
+    encoder.history = _history_from_tensors(tensors)
+    encoder.trained_now = not hit
+    return encoder
+
+
+def _history_to_tensors(history: dict[str, History]) -> dict[str, torch.Tensor]:
+    return {f"history.{stage}.{name}": torch.tensor(values, dtype=torch.float64)
+            for stage, curves in history.items() for name, values in curves.items()}
+
+
+def _history_from_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, History]:
+    out: dict[str, History] = {}
+    for key, value in tensors.items():
+        if key.startswith("history."):
+            _, stage, name = key.split(".", 2)
+            out.setdefault(stage, {})[name] = value.tolist()
+    return out
