@@ -3,6 +3,10 @@
     python -m labclip_utils embed --encoder miniature --world clevr --n 12000 --out emb.safetensors
     python -m labclip_utils fit emb.safetensors --out A.safetensors
     python -m labclip_utils eval emb.safetensors --labclip A.safetensors --split test
+    python -m labclip_utils negatives FOLDER --n-process 8        # clip-retrieval output: hard negatives
+    python -m labclip_utils fit FOLDER --out A.safetensors --checkpoint fit.ckpt   # streamed, resumable
+    python -m labclip_utils mirror serve FOLDER --port 8000      # a download mirror for a classroom
+    python -m labclip_utils downloads reset FOLDER FILE          # forget a recorded checksum
 
 An embeddings file is safetensors with ``images``, ``captions``, ``negatives`` (N×D, unit norm; NaN rows where
 a scene has no negative) and optionally ``split`` (0 train, 1 val, 2 test). ``fit`` uses the train rows and
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -21,8 +26,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from labclip_utils.binding import swap_accuracy
-from labclip_utils.labclip import LabclipConfig, fit_labclip, load_labclip, save_labclip
+from labclip_utils.labclip import LabclipConfig, check_triplet, fit_labclip, load_labclip, save_labclip
+from labclip_utils.metrics import swap_accuracy
 
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 REQUIRED = ("images", "captions", "negatives")
@@ -45,17 +50,34 @@ def read_embeddings(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     shapes = {k: tuple(tensors[k].shape) for k in REQUIRED}
     if len(set(shapes.values())) != 1 or len(shapes["images"]) != 2:
         raise ValueError(f"{path}: images, captions and negatives must all be N×D, got {shapes}")
-    return {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, meta
+    if "split" in tensors:
+        codes = tensors["split"]
+        if tuple(codes.shape) != (shapes["images"][0],):
+            raise ValueError(f"{path}: 'split' has shape {tuple(codes.shape)}, expected ({shapes['images'][0]},)")
+        if codes.numel() and not set(codes.unique().tolist()) <= set(SPLIT_CODES.values()):
+            raise ValueError(f"{path}: 'split' holds codes {sorted(set(codes.unique().tolist()))}; "
+                             f"expected {SPLIT_CODES}")
+    tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    try:
+        check_triplet(tuple(tensors[k] for k in REQUIRED), str(path))
+    except ValueError as err:
+        raise ValueError(str(err)) from None
+    return tensors, meta
 
 
-def _rows(tensors: dict[str, torch.Tensor], split: str | None):
+def _rows(tensors: dict[str, torch.Tensor], split: str | None, path: Path | str = "the file"):
     if split is None:
         mask = torch.ones(len(tensors["images"]), dtype=torch.bool)
     elif "split" not in tensors:
-        raise ValueError(f"the file has no 'split' tensor, so --split {split} cannot be applied")
+        raise ValueError(f"{path}: no 'split' tensor, so --split {split} cannot be applied")
     else:
         mask = tensors["split"] == SPLIT_CODES[split]
     return tuple(tensors[k][mask] for k in REQUIRED)
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    a, b = Path(a), Path(b)
+    return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
@@ -66,36 +88,89 @@ def cmd_embed(args: argparse.Namespace) -> None:
     encoder = load_encoder(args.encoder, args.pretrained)
     ds = make_scenes(args.n, args.world, args.objects, seed=args.seed, image_size=args.image_size)
     emb = embed_scenes(encoder, ds, progress=not args.quiet)
-    split = torch.tensor([SPLIT_CODES[s] for s in ds.split], dtype=torch.uint8)
-    meta = {"encoder": encoder.id, "dataset": ds.name, "fingerprint": ds.fingerprint(), "n": len(ds)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    save_file({"images": emb.images, "captions": emb.captions, "negatives": emb.negatives, "split": split},
-              args.out, metadata={"labclip": json.dumps(meta)})
+    write_embeddings(args.out, emb.images, emb.captions, emb.negatives, ds.split, encoder=encoder.id,
+                     dataset=ds.name, fingerprint=ds.fingerprint(), n=str(len(ds)))
     print(f"wrote {args.out}: {len(ds)} scenes, D={emb.images.shape[1]}, encoder {encoder.id}")
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
+    for source in filter(None, (args.embeddings, args.val, args.checkpoint)):
+        if _same_file(args.out, source):
+            raise ValueError(f"--out {args.out} is an input file; writing A there would destroy it")
+    config = LabclipConfig(loss=args.loss, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                           keep=args.keep)
+    if Path(args.embeddings).is_dir():  # clip-retrieval's layout: stream the shards
+        from labclip_utils.scale import StreamConfig, fit_streaming
+
+        if args.keep != "last" or args.val:
+            raise ValueError("a streamed fit keeps the last epoch and has no validation file (evaluate afterwards)")
+        device, rank = args.device, 0
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun: one process per GPU (or CPU worker)
+            torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+            rank = torch.distributed.get_rank()
+            if device == "cuda":
+                device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+        fit = fit_streaming(args.embeddings, config, StreamConfig(chunk_rows=args.chunk_rows),
+                            checkpoint=args.checkpoint, device=device, progress=not args.quiet and rank == 0)
+        if rank != 0:
+            return
+        save_labclip(args.out, fit.map, encoder=args.encoder_id or "?", data=str(args.embeddings), loss=args.loss,
+                     kept_epoch=fit.kept_epoch)
+        print(f"wrote {args.out}")
+        print(f"epochs={len(fit.history)} seconds={fit.seconds:.2f} loss={fit.history.iloc[-1]['loss']:.4f}")
+        return
     tensors, meta = read_embeddings(args.embeddings)
     has_split = "split" in tensors
-    train = _rows(tensors, "train" if has_split else None)
-    val = _rows(read_embeddings(args.val)[0], None) if args.val else (_rows(tensors, "val") if has_split else None)
-    config = LabclipConfig(loss=args.loss, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    train = _rows(tensors, "train" if has_split else None, args.embeddings)
+    if not len(train[0]):
+        raise ValueError(f"{args.embeddings}: no training rows")
+    if args.val:
+        val = _rows(read_embeddings(args.val)[0], None)
+    else:
+        val = _rows(tensors, "val", args.embeddings) if has_split else None
+        if val is not None and not len(val[0]):
+            print(f"note: {args.embeddings} has no validation rows; fitting without a validation curve")
+            val = None
     fit = fit_labclip(train, val, config, progress=not args.quiet)
-    save_labclip(args.out, fit.model, encoder=meta.get("encoder", "?"), data=str(args.embeddings),
-                 loss=args.loss, best_epoch=fit.best_epoch)
+    save_labclip(args.out, fit.map, encoder=meta.get("encoder", "?"), data=str(args.embeddings),
+                 loss=args.loss, kept_epoch=fit.kept_epoch)
     last = fit.history.iloc[-1]
-    val_text = f" val_swap={fit.history['val_swap'].max():.4f}" if "val_swap" in fit.history else ""
+    val_text = f" val_swap={last['val_swap']:.4f}" if "val_swap" in fit.history else ""
     print(f"wrote {args.out}")
-    print(f"epochs={len(fit.history)} best_epoch={fit.best_epoch} seconds={fit.seconds:.2f} "
+    print(f"epochs={len(fit.history)} kept_epoch={fit.kept_epoch} seconds={fit.seconds:.2f} "
           f"loss={last['loss']:.4f}{val_text}")
 
 
+def cmd_negatives(args: argparse.Namespace) -> None:
+    from labclip_utils.benchmarks.text import SpacyTagger
+    from labclip_utils.models import load_encoder
+    from labclip_utils.scale import compute_negatives, embed_negatives
+
+    written = compute_negatives(args.folder, SpacyTagger(args.spacy_model), seed=args.seed, n_process=args.n_process,
+                                progress=not args.quiet)
+    encoder = load_encoder(args.model, args.pretrained, args.device)
+    embedded = embed_negatives(args.folder, encoder, progress=not args.quiet)
+    print(f"{args.folder}: negatives written for {written} shard(s), embedded for {embedded} (others were done)")
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
-    tensors, _ = read_embeddings(args.embeddings)
-    images, pos, neg = _rows(tensors, args.split)
-    model, meta = load_labclip(args.labclip, expected_dim=images.shape[1])
+    if Path(args.embeddings).is_dir():
+        from labclip_utils.scale import ShardedEmbeddings, swap_accuracy_streaming
+
+        data = ShardedEmbeddings.open(args.embeddings, need_negatives=True)
+        labclip_map, _ = load_labclip(args.labclip, expected_dim=data.dim, encoder_id=args.encoder_id,
+                                      allow_other_encoder=args.allow_other_encoder)
+        print(f"rows={data.rows} split=all swap_before={swap_accuracy_streaming(data):.4f} "
+              f"swap_after={swap_accuracy_streaming(data, labclip_map):.4f}")
+        return
+    tensors, meta = read_embeddings(args.embeddings)
+    images, pos, neg = _rows(tensors, args.split, args.embeddings)
+    if not len(images):
+        raise ValueError(f"{args.embeddings}: no rows in split {args.split!r}")
+    labclip_map, _ = load_labclip(args.labclip, expected_dim=images.shape[1], encoder_id=meta.get("encoder"),
+                                  allow_other_encoder=args.allow_other_encoder)
     before = swap_accuracy(images, pos, neg)
-    after = swap_accuracy(images, model.map_texts(pos), model.map_texts(neg))
+    after = swap_accuracy(images, labclip_map.map_texts(pos), labclip_map.map_texts(neg))
     print(f"rows={len(images)} split={args.split or 'all'} swap_before={before:.4f} swap_after={after:.4f}")
 
 
@@ -105,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     e = sub.add_parser("embed", help="encode generated scenes into an embeddings file")
     e.add_argument("--encoder", default="miniature")
-    e.add_argument("--pretrained", default=None)
+    e.add_argument("--pretrained", default="seed0", help="weights tag (default: the trained miniature, seed0)")
     e.add_argument("--world", default="clevr", choices=("clevr", "spar", "spare"))
     e.add_argument("--n", type=int, default=12_000)
     e.add_argument("--objects", type=int, default=2)
@@ -113,28 +188,98 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--image-size", type=int, default=64)
     e.add_argument("--out", required=True)
     f = sub.add_parser("fit", help="fit A on an embeddings file and write it")
-    f.add_argument("embeddings")
+    f.add_argument("embeddings", help="an embeddings file, or a folder in clip-retrieval's layout")
     f.add_argument("--val", default=None, help="validation embeddings (default: the file's val rows)")
     f.add_argument("--out", required=True)
     f.add_argument("--loss", default="hnb", choices=("hnb", "sb"))
     f.add_argument("--lr", type=float, default=1e-2)
     f.add_argument("--epochs", type=int, default=50)
+    f.add_argument("--keep", default="last", choices=("last", "best_val"),
+                   help="the last epoch (the paper's code) or the best on the validation rows")
     f.add_argument("--batch-size", type=int, default=128)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--checkpoint", default=None, help="streamed fits: save here every few steps and resume from it")
+    f.add_argument("--chunk-rows", type=int, default=65_536, help="streamed fits: rows held in memory at once")
+    f.add_argument("--device", default="cpu")
     v = sub.add_parser("eval", help="swap accuracy before and after a fitted A")
     v.add_argument("embeddings")
     v.add_argument("--labclip", required=True)
     v.add_argument("--split", default=None, choices=tuple(SPLIT_CODES))
-    for p in (e, f, v):
+    v.add_argument("--allow-other-encoder", action="store_true",
+                   help="use an A fitted for another encoder's embeddings (refused by default)")
+    for p in (f, v):
+        p.add_argument("--encoder-id", default=None,
+                       help="for a clip-retrieval folder: the encoder its embeddings come from (stored with A)")
+    n = sub.add_parser("negatives", help="hard negatives for a clip-retrieval folder: NegCLIP shuffles, embedded")
+    n.add_argument("folder")
+    n.add_argument("--model", default="ViT-B-32")
+    n.add_argument("--pretrained", default="openai")
+    n.add_argument("--device", default="cpu")
+    n.add_argument("--spacy-model", default="en_core_web_sm")
+    n.add_argument("--n-process", type=int, default=1, help="spaCy worker processes")
+    n.add_argument("--seed", type=int, default=0)
+    for p in (e, f, v, n):
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+    d = sub.add_parser("downloads", help="manage the paper profile's downloaded files")
+    d_sub = d.add_subparsers(dest="action", required=True)
+    reset = d_sub.add_parser("reset", help="forget the recorded checksum of a file (after its host replaced it)")
+    reset.add_argument("folder")
+    reset.add_argument("file")
+    a = sub.add_parser("artifacts", help="pack or install the prebuilt artefacts (the miniature, shared embeddings)")
+    a_sub = a.add_subparsers(dest="action", required=True)
+    pack = a_sub.add_parser("pack", help="pack the cache entries a build used into OUT/labclip-artifacts-*.tar.gz")
+    pack.add_argument("cache")
+    pack.add_argument("out")
+    pack.add_argument("--since-file", default=None, help="only entries used since this file was written")
+    install = a_sub.add_parser("install", help="unpack an archive into a cache folder")
+    install.add_argument("archive")
+    install.add_argument("cache")
+    install.add_argument("--sha256", default=None)
+    m = sub.add_parser("mirror", help="serve a folder of downloads as a mirror (LABCLIP_MIRROR)")
+    m_sub = m.add_subparsers(dest="action", required=True)
+    serve = m_sub.add_parser("serve", help="serve FOLDER over HTTP (byte ranges, for resumable downloads)")
+    serve.add_argument("folder")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    manifest = m_sub.add_parser("manifest", help="write FOLDER/SHA256SUMS so that clients can check every file")
+    manifest.add_argument("folder")
     return parser
+
+
+def cmd_downloads(args: argparse.Namespace) -> None:
+    from labclip_utils.benchmarks.downloads import reset_recorded
+
+    had = reset_recorded(args.folder, args.file)
+    print(f"{args.file}: recorded checksum {'forgotten' if had else 'was not recorded'} in {args.folder}")
+
+
+def cmd_artifacts(args: argparse.Namespace) -> None:
+    from labclip_utils.artifacts import install, pack
+
+    if args.action == "pack":
+        since = Path(args.since_file).stat().st_mtime if args.since_file else None
+        archive = pack(args.cache, args.out, since=since)
+        print(f"wrote {archive} ({archive.stat().st_size / 1e6:.0f} MB) and {archive.name}.sha256")
+    else:
+        manifest = install(args.archive, args.cache, args.sha256)
+        print(f"installed {manifest['version']}: {len(manifest['entries'])} cache entries into {args.cache}")
+
+
+def cmd_mirror(args: argparse.Namespace) -> None:
+    from labclip_utils.mirror import serve_forever, write_manifest
+
+    if args.action == "manifest":
+        print(f"wrote {write_manifest(args.folder)}")
+    else:
+        serve_forever(args.folder, args.host, args.port)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"embed": cmd_embed, "fit": cmd_fit, "eval": cmd_eval}[args.command](args)
-    except (ValueError, FileNotFoundError) as err:
+        {"embed": cmd_embed, "fit": cmd_fit, "eval": cmd_eval, "downloads": cmd_downloads,
+         "mirror": cmd_mirror, "negatives": cmd_negatives, "artifacts": cmd_artifacts}[args.command](args)
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
@@ -143,8 +288,18 @@ def main(argv: list[str] | None = None) -> int:
 def write_embeddings(path: str | Path, images: torch.Tensor, captions: torch.Tensor, negatives: torch.Tensor,
                      split: np.ndarray | None = None, **meta: str) -> Path:
     """Write an embeddings file in the format the command line reads."""
+    from labclip_utils.cache import share_like_folder, temporary_path
+
     tensors = {"images": images.contiguous(), "captions": captions.contiguous(), "negatives": negatives.contiguous()}
     if split is not None:
         tensors["split"] = torch.tensor([SPLIT_CODES[str(s)] for s in split], dtype=torch.uint8)
-    save_file(tensors, str(path), metadata={"labclip": json.dumps(meta)})
-    return Path(path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    try:
+        save_file(tensors, str(tmp), metadata={"labclip": json.dumps(meta)})
+        share_like_folder(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
