@@ -1,0 +1,402 @@
+"""LABCLIP at web scale: fit A on embeddings that do not fit in memory, in the layout the community already uses.
+
+Embeddings of CC3M, CC12M or a LAION subset are computed with ``clip-retrieval inference`` (it distributes over
+Spark or Slurm), which writes aligned shards::
+
+    <folder>/img_emb/img_emb_<i>.npy            N_i × D  (float16)
+    <folder>/text_emb/text_emb_<i>.npy          N_i × D
+    <folder>/metadata/metadata_<i>.parquet      N_i rows, with a ``caption`` column
+
+This module adds the hard negatives next to them, each shard once (an interrupted run resumes):
+
+    <folder>/negatives/negatives_<i>.parquet    ``negative_caption``: NegCLIP's noun/adjective shuffle
+    <folder>/neg_text_emb/neg_text_emb_<i>.npy  their text embeddings, with the same encoder
+
+and fits A by streaming over the shards with a fixed memory budget: each epoch visits the shards in a seeded
+order, reads ``chunk_rows`` rows at a time, shuffles them, and trains on batches of the paper's size. Checkpoints
+every ``checkpoint_every`` steps let a killed fit resume where it stopped, with the same final A. Under
+``torchrun`` (DistributedDataParallel; ``gloo`` on CPUs, ``nccl`` on GPUs) each process trains on its share of the
+batches and the gradients are averaged.
+
+The shards are read with NumPy (memory maps opened per chunk and closed after it, so resident memory stays at one
+chunk) and pyarrow. ``embedding-reader`` reads one folder sequentially and pins ``pandas<3``; fitting needs the
+three shard folders aligned and visited in a shuffled order, which it does not offer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from labclip_utils.labclip import FitResult, LabclipConfig, LabclipMap, hard_negative_loss, symmetric_loss
+from labclip_utils.progress import tqdm
+
+FOLDERS = {"images": ("img_emb", "img_emb_{}.npy"), "captions": ("text_emb", "text_emb_{}.npy"),
+           "metadata": ("metadata", "metadata_{}.parquet"), "negative_captions": ("negatives", "negatives_{}.parquet"),
+           "negatives": ("neg_text_emb", "neg_text_emb_{}.npy")}
+
+
+def shard_path(folder: Path, kind: str, index: int) -> Path:
+    sub, pattern = FOLDERS[kind]
+    return Path(folder) / sub / pattern.format(index)
+
+
+def _npy_shape(path: Path) -> tuple[int, ...]:
+    try:
+        return tuple(np.load(path, mmap_mode="r").shape)
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"{path}: not a readable .npy embedding shard ({err})") from err
+
+
+@dataclass
+class Shard:
+    """One aligned shard: its index, its number of rows and its files."""
+
+    index: int
+    rows: int
+    folder: Path
+
+    def path(self, kind: str) -> Path:
+        return shard_path(self.folder, kind, self.index)
+
+
+@dataclass
+class ShardedEmbeddings:
+    """A clip-retrieval output folder, checked: aligned shard files, equal lengths, one width, captions present."""
+
+    folder: Path
+    shards: list[Shard]
+    dim: int
+    dtype: str
+
+    @classmethod
+    def open(cls, folder: str | Path, need_negatives: bool = False) -> ShardedEmbeddings:
+        folder = Path(folder)
+        image_dir = folder / FOLDERS["images"][0]
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"{folder}: no {FOLDERS['images'][0]}/ folder (clip-retrieval's layout expected)")
+        indices = sorted(int(p.stem.rsplit("_", 1)[1]) for p in image_dir.glob("img_emb_*.npy"))
+        if not indices:
+            raise FileNotFoundError(f"{image_dir}: no img_emb_<i>.npy shards")
+        shards, dims, dtypes = [], set(), set()
+        for i in indices:
+            kinds = ("images", "captions", "metadata") + (("negatives",) if need_negatives else ())
+            for kind in kinds:
+                if not shard_path(folder, kind, i).is_file():
+                    raise FileNotFoundError(f"{shard_path(folder, kind, i)}: missing (shard {i} of {folder})")
+            shapes = {kind: _npy_shape(shard_path(folder, kind, i)) for kind in kinds if kind != "metadata"}
+            for kind, shape in shapes.items():
+                if len(shape) != 2:
+                    raise ValueError(f"{shard_path(folder, kind, i)}: expected N×D embeddings, got shape {shape}")
+            rows = shapes["images"][0]
+            for kind, shape in shapes.items():
+                if shape[0] != rows:
+                    raise ValueError(f"{shard_path(folder, kind, i)}: {shape[0]} rows, but "
+                                     f"{shard_path(folder, 'images', i).name} has {rows}")
+            meta = _metadata_rows(shard_path(folder, "metadata", i))
+            if meta != rows:
+                raise ValueError(f"{shard_path(folder, 'metadata', i)}: {meta} rows, but the embeddings have {rows}")
+            dims |= {shape[1] for shape in shapes.values()}
+            dtypes.add(str(np.load(shard_path(folder, "images", i), mmap_mode="r").dtype))
+            shards.append(Shard(i, rows, folder))
+        if len(dims) != 1:
+            raise ValueError(f"{folder}: shards have different widths {sorted(dims)}")
+        return cls(folder, shards, dims.pop(), ",".join(sorted(dtypes)))
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+    def read(self, shard: Shard, start: int, stop: int, kinds: Sequence[str] = ("images", "captions", "negatives")
+             ) -> list[np.ndarray]:
+        """Rows ``start:stop`` of a shard as float32 arrays (the memory maps are closed again)."""
+        out = []
+        for kind in kinds:
+            mm = np.load(shard.path(kind), mmap_mode="r")
+            out.append(np.array(mm[start:stop], dtype=np.float32))
+            del mm
+        return out
+
+
+def _metadata_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path)
+    except Exception as err:  # pyarrow raises several types
+        raise ValueError(f"{path}: not a readable parquet file ({err})") from err
+    if "caption" not in meta.schema_arrow.names:
+        raise ValueError(f"{path}: no 'caption' column (columns: {meta.schema_arrow.names})")
+    return meta.metadata.num_rows
+
+
+def read_captions(path: Path, column: str = "caption") -> list[str]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=[column])
+    return [str(c) if c is not None else "" for c in table.column(column).to_pylist()]
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    from labclip_utils.cache import temporary_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_clip_retrieval(folder: str | Path, images, captions, texts: Sequence[str], shard_rows: int = 100_000,
+                         dtype=np.float16) -> Path:
+    """Write embeddings and captions in clip-retrieval's output layout (tests, the book's small example, the scale
+    benchmark). ``images`` and ``captions`` are N×D arrays, ``texts`` the N captions."""
+    folder = Path(folder)
+    images, captions = np.asarray(images), np.asarray(captions)
+    if not (len(images) == len(captions) == len(texts)):
+        raise ValueError(f"{len(images)} images, {len(captions)} caption embeddings and {len(texts)} captions")
+    for k, start in enumerate(range(0, len(images), shard_rows)):
+        stop = start + shard_rows
+        _atomic(shard_path(folder, "images", k), lambda p, s=start, e=stop: _save_npy(p, images[s:e].astype(dtype)))
+        _atomic(shard_path(folder, "captions", k),
+                lambda p, s=start, e=stop: _save_npy(p, captions[s:e].astype(dtype)))
+        frame = pd.DataFrame({"caption": list(texts[start:stop]), "key": [f"{i:09d}" for i in range(start, stop)]
+                              [: len(texts[start:stop])]})
+        _atomic(shard_path(folder, "metadata", k), lambda p, f=frame: f.to_parquet(p, index=False))
+    return folder
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array)
+
+
+# -- hard negatives ---------------------------------------------------------------------------------------------
+def compute_negatives(folder: str | Path, tagger=None, *, seed: int = 0, n_process: int = 1, batch_size: int = 1000,
+                      progress: bool = True) -> int:
+    """NegCLIP's noun/adjective shuffle of every caption, one parquet file per shard, skipping shards already done
+    (resumable). Tagging runs through spaCy's ``nlp.pipe(n_process=...)`` when ``tagger`` is a
+    :class:`~labclip_utils.benchmarks.text.SpacyTagger`. Each shard's shuffles are seeded by ``(seed, shard)``, so
+    shards can be computed in any order, or again, with the same result. Returns how many shards were written."""
+    from labclip_utils.benchmarks.text import Shuffler, SpacyTagger, pre_caption, shuffle_nouns_and_adjectives
+
+    data = ShardedEmbeddings.open(folder)
+    tagger = tagger if tagger is not None else SpacyTagger()
+    written = 0
+    for shard in tqdm(data.shards, desc="hard negatives", disable=not progress):
+        target = shard.path("negative_captions")
+        if target.is_file():
+            continue
+        cleaned = [pre_caption(c, 40) for c in read_captions(shard.path("metadata"))]
+        if isinstance(tagger, SpacyTagger):
+            tags = tagger.tag_many(cleaned, n_process=n_process, batch_size=batch_size)
+            lookup = dict(zip(cleaned, tags, strict=True))
+
+            def tag(text: str, lookup=lookup) -> list[tuple[str, str]]:
+                return lookup[text]
+        else:
+            tag = tagger
+        rng = Shuffler(seed * 1_000_003 + shard.index)
+        negatives = [shuffle_nouns_and_adjectives(c, tag, rng) for c in cleaned]
+        frame = pd.DataFrame({"caption": cleaned, "negative_caption": negatives})
+        _atomic(target, lambda p, f=frame: f.to_parquet(p, index=False))
+        written += 1
+    return written
+
+
+def embed_negatives(folder: str | Path, encoder, *, batch_size: int = 256, dtype=np.float16,
+                    progress: bool = True) -> int:
+    """Text embeddings of every shard's negatives (unit norm, like clip-retrieval's), skipping shards already done.
+    Rows whose negative equals its caption get the caption's own embedding, as the in-memory path does."""
+    data = ShardedEmbeddings.open(folder)
+    written = 0
+    for shard in tqdm(data.shards, desc="embedding negatives", disable=not progress):
+        target = shard.path("negatives")
+        if target.is_file():
+            continue
+        source = shard.path("negative_captions")
+        if not source.is_file():
+            raise FileNotFoundError(f"{source}: no negatives for shard {shard.index}; run compute_negatives first")
+        texts = read_captions(source, "negative_caption")
+        if len(texts) != shard.rows:
+            raise ValueError(f"{source}: {len(texts)} negatives for {shard.rows} rows")
+        emb = encoder.encode_texts(texts, batch_size=batch_size, progress=False).numpy().astype(dtype)
+        _atomic(target, lambda p, e=emb: _save_npy(p, e))
+        written += 1
+    return written
+
+
+# -- streaming fit ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StreamConfig:
+    """How the shards are streamed: rows held in memory at once, checkpoint period, precision."""
+
+    chunk_rows: int = 65_536
+    checkpoint_every: int = 200
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA, fp32 on CPU; or "fp32", "bf16"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.chunk_rows <= 0 or self.checkpoint_every <= 0:
+            raise ValueError("chunk_rows and checkpoint_every must be positive")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+
+
+class InMemoryShards:
+    """Tensors split into shards, read the way :class:`ShardedEmbeddings` reads files (tests, small data)."""
+
+    def __init__(self, triplets: Sequence[tuple]) -> None:
+        self._data = [tuple(np.asarray(x, dtype=np.float32) for x in t) for t in triplets]
+        self.shards = [Shard(i, len(t[0]), Path(".")) for i, t in enumerate(self._data)]
+        self.dim = self._data[0][0].shape[1]
+        self.folder = Path("<memory>")
+
+    @property
+    def rows(self) -> int:
+        return sum(s.rows for s in self.shards)
+
+    def read(self, shard: Shard, start: int, stop: int, kinds=("images", "captions", "negatives")):
+        order = {"images": 0, "captions": 1, "negatives": 2}
+        return [self._data[shard.index][order[k]][start:stop] for k in kinds]
+
+
+def batch_plan(source, epoch: int, seed: int, chunk_rows: int, batch_size: int
+               ) -> Iterator[tuple[Shard, int, np.ndarray]]:
+    """The batches of one epoch as ``(shard, chunk start, row indices within the chunk)``: shards in a seeded
+    order, chunks of a shard in a seeded order, rows shuffled within their chunk, the last partial batch of each
+    chunk kept (the paper's ``drop_last=False``)."""
+    rng = np.random.default_rng([seed, epoch])
+    for s in rng.permutation(len(source.shards)):
+        shard = source.shards[int(s)]
+        starts = np.arange(0, shard.rows, chunk_rows)
+        for start in rng.permutation(starts):
+            rows = min(chunk_rows, shard.rows - int(start))
+            order = rng.permutation(rows)
+            for b in range(0, rows, batch_size):
+                yield shard, int(start), order[b:b + batch_size]
+
+
+def planned_batches(source, chunk_rows: int, batch_size: int) -> int:
+    """How many batches :func:`batch_plan` yields per epoch."""
+    total = 0
+    for shard in source.shards:
+        for start in range(0, shard.rows, chunk_rows):
+            total += -(-min(chunk_rows, shard.rows - start) // batch_size)
+    return total
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    _atomic(path, lambda p: torch.save(state, p))
+
+
+def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamConfig | None = None, *,
+                  checkpoint: str | Path | None = None, device: str = "cpu", progress: bool = True,
+                  on_step: Callable[[int], None] | None = None) -> FitResult:
+    """Fit A by streaming over shards (a :class:`ShardedEmbeddings` folder, or :class:`InMemoryShards`).
+
+    Memory holds one chunk of ``stream.chunk_rows`` rows. With ``checkpoint`` (a file path), the state is saved
+    every ``stream.checkpoint_every`` steps and at the end, and a fit started again with the same path resumes
+    from it (the same final A as an uninterrupted run). Under ``torch.distributed`` each process takes every
+    ``world_size``-th batch and gradients are averaged (DistributedDataParallel).
+    """
+    config, stream = config or LabclipConfig(), stream or StreamConfig()
+    if isinstance(source, (str, Path)):
+        source = ShardedEmbeddings.open(source, need_negatives=True)
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    rank, world = (torch.distributed.get_rank(), torch.distributed.get_world_size()) if distributed else (0, 1)
+    torch.manual_seed(config.seed)
+    labclip_map = LabclipMap(source.dim, config.init_logit_scale).to(device)
+    model = torch.nn.parallel.DistributedDataParallel(labclip_map) if distributed else labclip_map
+    opt = torch.optim.Adam(labclip_map.parameters(), lr=config.lr)
+    autocast = stream.precision == "bf16" or (stream.precision == "auto" and device.startswith("cuda"))
+    key = {"config": asdict(config), "chunk_rows": stream.chunk_rows, "rows": source.rows, "dim": source.dim,
+           "world": world}
+    epoch0, step0, history = 1, 0, []
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.is_file():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        if json.loads(state["key"]) != key:
+            raise ValueError(f"{ckpt}: a checkpoint of another fit (settings, data size or world size differ); "
+                             "remove it or choose another path")
+        labclip_map.load_state_dict(state["map"])
+        opt.load_state_dict(state["optimizer"])
+        epoch0, step0, history = int(state["epoch"]), int(state["step_in_epoch"]), json.loads(state["history"])
+
+    def save(epoch: int, step_in_epoch: int) -> None:
+        if ckpt is not None and rank == 0:
+            _save_checkpoint(ckpt, {"map": labclip_map.state_dict(), "optimizer": opt.state_dict(),
+                                    "epoch": epoch, "step_in_epoch": step_in_epoch, "history": json.dumps(history),
+                                    "key": json.dumps(key, sort_keys=True)})
+
+    start, global_step = time.perf_counter(), 0
+    # every process must take the same number of steps (their gradients are averaged at each one)
+    usable = {e: (planned_batches(source, stream.chunk_rows, config.batch_size) // world) * world
+              for e in range(epoch0, config.epochs + 1)}
+    bar = tqdm(total=config.epochs, initial=epoch0 - 1, desc="LABCLIP (streaming)", disable=not progress,
+               leave=False)
+    for epoch in range(epoch0, config.epochs + 1):
+        total, batches, loaded = 0.0, 0, None
+        for k, (shard, chunk, idx) in enumerate(batch_plan(source, epoch, config.seed, stream.chunk_rows,
+                                                           config.batch_size)):
+            if epoch == epoch0 and k < step0:
+                continue  # done before the checkpoint
+            if k >= usable[epoch] or k % world != rank:
+                continue
+            if loaded is None or loaded[0] != (shard.index, chunk):
+                stop = min(chunk + stream.chunk_rows, shard.rows)
+                loaded = ((shard.index, chunk), [torch.from_numpy(a).to(device)
+                                                 for a in source.read(shard, chunk, stop)])
+            images, pos, neg = (x[torch.from_numpy(idx).to(device)] for x in loaded[1])
+            with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
+                if config.loss == "hnb":
+                    loss = hard_negative_loss(F.normalize(images, dim=-1), model(pos), model(neg),
+                                              labclip_map.logit_scale)
+                else:
+                    loss = symmetric_loss(F.normalize(images, dim=-1), model(pos), labclip_map.logit_scale)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total, batches, global_step = total + loss.item(), batches + 1, global_step + 1
+            if (k + 1) % stream.checkpoint_every == 0:
+                save(epoch, k + 1)
+            if on_step is not None:
+                on_step(k + 1)
+        history.append({"epoch": epoch, "loss": total / max(batches, 1), "logit_scale": labclip_map.logit_scale.item(),
+                        "seconds": time.perf_counter() - start})
+        save(epoch + 1, 0)
+        bar.update(1)
+    bar.close()
+    if not all(torch.isfinite(p).all() for p in labclip_map.parameters()):
+        raise FloatingPointError("training diverged: A or t is not finite (try a smaller lr)")
+    frame = pd.DataFrame(history).set_index("epoch") if history else pd.DataFrame()
+    return FitResult(labclip_map.cpu().eval(), frame, config.epochs, config, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def swap_accuracy_streaming(source, labclip_map: LabclipMap | None = None, chunk_rows: int = 65_536) -> float:
+    """The swap test over every row of a sharded folder, a chunk at a time (ties count as wrong)."""
+    if isinstance(source, (str, Path)):
+        source = ShardedEmbeddings.open(source, need_negatives=True)
+    right = seen = 0
+    for shard in source.shards:
+        for start in range(0, shard.rows, chunk_rows):
+            images, pos, neg = (torch.from_numpy(a) for a in source.read(shard, start, min(start + chunk_rows,
+                                                                                          shard.rows)))
+            if labclip_map is not None:
+                pos, neg = labclip_map.map_texts(pos), labclip_map.map_texts(neg)
+            images, pos, neg = (F.normalize(x, dim=-1) for x in (images, pos, neg))
+            right += int(((images * pos).sum(-1) > (images * neg).sum(-1)).sum())
+            seen += len(images)
+    return right / seen

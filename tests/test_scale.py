@@ -1,0 +1,140 @@
+"""LABCLIP at scale: clip-retrieval folders, streamed fits equal to in-memory ones, resumed fits, DDP on gloo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from labclip_utils.benchmarks.text import scene_tagger
+from labclip_utils.labclip import LabclipConfig, synthetic_binding_embeddings
+from labclip_utils.scale import (
+    InMemoryShards,
+    ShardedEmbeddings,
+    StreamConfig,
+    compute_negatives,
+    embed_negatives,
+    fit_streaming,
+    shard_path,
+    swap_accuracy_streaming,
+    write_clip_retrieval,
+)
+from tests.conftest import ROOT
+
+CONFIG = LabclipConfig(epochs=2, batch_size=32, lr=0.01)
+STREAM = StreamConfig(chunk_rows=50, checkpoint_every=3)
+
+
+def _folder(tmp_path, n: int = 250, shard_rows: int = 100, dim: int = 32):
+    images, pos, neg = synthetic_binding_embeddings(n, dim=dim, seed=3)
+    folder = write_clip_retrieval(tmp_path / "emb", images.numpy(), pos.numpy(), [f"caption {i}" for i in range(n)],
+                                  shard_rows=shard_rows, dtype=np.float32)
+    (folder / "neg_text_emb").mkdir()
+    for k, start in enumerate(range(0, n, shard_rows)):
+        np.save(shard_path(folder, "negatives", k), neg[start:start + shard_rows].numpy())
+    return folder, (images, pos, neg)
+
+
+def test_a_streamed_fit_equals_the_same_rows_in_memory(tmp_path):
+    folder, (images, pos, neg) = _folder(tmp_path)
+    data = ShardedEmbeddings.open(folder, need_negatives=True)
+    assert [s.rows for s in data.shards] == [100, 100, 50] and data.dim == 32
+    streamed = fit_streaming(folder, CONFIG, STREAM, progress=False)
+    memory = InMemoryShards([(images[s:s + 100], pos[s:s + 100], neg[s:s + 100]) for s in (0, 100, 200)])
+    in_memory = fit_streaming(memory, CONFIG, STREAM, progress=False)
+    assert torch.allclose(streamed.map.A, in_memory.map.A, atol=1e-6)
+    before, after = swap_accuracy_streaming(data), swap_accuracy_streaming(data, streamed.map)
+    assert after > before + 0.2
+
+
+def test_a_killed_fit_resumes_to_the_same_a(tmp_path):
+    folder, _ = _folder(tmp_path)
+    whole = fit_streaming(folder, CONFIG, STREAM, progress=False)
+    ckpt = tmp_path / "fit.ckpt"
+    code = (f"import os, signal\nfrom labclip_utils.labclip import LabclipConfig\n"
+            f"from labclip_utils.scale import StreamConfig, fit_streaming\n"
+            f"def die(step):\n    if step == 7: os.kill(os.getpid(), signal.SIGKILL)\n"
+            f"fit_streaming({str(folder)!r}, LabclipConfig(epochs=2, batch_size=32, lr=0.01),"
+            f" StreamConfig(chunk_rows=50, checkpoint_every=3), checkpoint={str(ckpt)!r}, progress=False, on_step=die)")
+    killed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL and ckpt.is_file()
+    resumed = fit_streaming(folder, CONFIG, STREAM, checkpoint=ckpt, progress=False)
+    assert torch.allclose(resumed.map.A, whole.map.A, atol=1e-5)
+    with pytest.raises(ValueError, match="fit.ckpt: a checkpoint of another fit"):
+        fit_streaming(folder, LabclipConfig(epochs=3, batch_size=32), STREAM, checkpoint=ckpt, progress=False)
+
+
+def _ddp_worker(rank: int, folder: str, init: str, out: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
+    fit = fit_streaming(folder, CONFIG, STREAM, progress=False)
+    torch.save(fit.map.A, f"{out}.{rank}")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_on_gloo_train_one_a(tmp_path):
+    folder, _ = _folder(tmp_path)
+    torch.multiprocessing.spawn(_ddp_worker, args=(str(folder), f"file://{tmp_path / 'init'}", str(tmp_path / "A")),
+                                nprocs=2, join=True)
+    a0, a1 = torch.load(tmp_path / "A.0", weights_only=True), torch.load(tmp_path / "A.1", weights_only=True)
+    assert torch.equal(a0, a1), "gradients are averaged, so every process holds the same A"
+    data = ShardedEmbeddings.open(folder, need_negatives=True)
+    from labclip_utils.labclip import map_from_tensors
+
+    assert swap_accuracy_streaming(data, map_from_tensors(a0, torch.zeros(1))) > swap_accuracy_streaming(data) + 0.1
+
+
+def test_negatives_are_computed_once_per_shard_and_embedded(tmp_path, tiny_encoder):
+    from labclip_utils.scenes import make_scenes
+
+    ds = make_scenes(30, "clevr", 2, seed=1, image_size=32)
+    emb = tiny_encoder.encode_texts(ds.captions, progress=False).numpy()
+    folder = write_clip_retrieval(tmp_path / "emb", emb, emb, ds.captions, shard_rows=12)
+    assert compute_negatives(folder, scene_tagger(), progress=False) == 3
+    first = pd.read_parquet(shard_path(folder, "negative_captions", 0))
+    assert list(first.columns) == ["caption", "negative_caption"] and len(first) == 12
+    assert (first["caption"] != first["negative_caption"]).any()
+    assert compute_negatives(folder, scene_tagger(), progress=False) == 0, "resumable: done shards are skipped"
+    shard_path(folder, "negative_captions", 1).unlink()
+    compute_negatives(folder, scene_tagger(), progress=False)
+    again = pd.read_parquet(shard_path(folder, "negative_captions", 0))
+    assert again.equals(first), "seeded per shard: the same shuffles in any order"
+    assert embed_negatives(folder, tiny_encoder, progress=False) == 3
+    data = ShardedEmbeddings.open(folder, need_negatives=True)
+    assert data.rows == 30
+
+
+def test_broken_folders_name_the_file(tmp_path):
+    folder, _ = _folder(tmp_path)
+    (shard_path(folder, "images", 1)).write_bytes(b"not a numpy file")
+    with pytest.raises(ValueError, match=r"img_emb_1\.npy: not a readable \.npy"):
+        ShardedEmbeddings.open(folder)
+    folder, _ = _folder(tmp_path / "b")
+    np.save(shard_path(folder, "captions", 0), np.zeros((99, 32), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"text_emb_0\.npy: 99 rows, but img_emb_0\.npy has 100"):
+        ShardedEmbeddings.open(folder)
+    folder, _ = _folder(tmp_path / "c")
+    pd.DataFrame({"url": ["x"] * 100}).to_parquet(shard_path(folder, "metadata", 0))
+    with pytest.raises(ValueError, match=r"metadata_0\.parquet: no 'caption' column"):
+        ShardedEmbeddings.open(folder)
+    folder, _ = _folder(tmp_path / "d")
+    os.remove(shard_path(folder, "negatives", 2))
+    with pytest.raises(FileNotFoundError, match=r"neg_text_emb_2\.npy: missing"):
+        ShardedEmbeddings.open(folder, need_negatives=True)
+
+
+def test_the_cli_fits_and_evaluates_a_folder(tmp_path, capsys):
+    from labclip_utils.cli import main
+
+    folder, _ = _folder(tmp_path)
+    assert main(["fit", str(folder), "--out", str(tmp_path / "A.safetensors"), "--epochs", "2", "--batch-size", "32",
+                 "--checkpoint", str(tmp_path / "fit.ckpt"), "--encoder-id", "synthetic", "--quiet"]) == 0
+    assert main(["eval", str(folder), "--labclip", str(tmp_path / "A.safetensors"), "--encoder-id", "synthetic"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    before, after = (float(x.split("=")[1]) for x in line.split()[2:])
+    assert after > before + 0.2
