@@ -2,6 +2,8 @@
 #   make book   set up .venv, execute every chapter once, build the website into _build/html
 #   make test   set up .venv, then ruff, unit tests, every chapter executed once, strict site build, site checks
 #               (including every page opened in headless chromium, which it installs when missing)
+#   make rehearse  the paper profile rehearsed on this machine: a local mirror of every dataset in its real format,
+#               random-init checkpoint files, every chapter executed, the site built with -W (CI runs it too)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -16,13 +18,15 @@ export LABCLIP_CACHE_DIR ?= $(CURDIR)/.cache/labclip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup browser lint unit notebooks site check-site book test sync clean
+.PHONY: help setup browser lint unit notebooks site teaching-kit check-site book test rehearse artifacts sync clean
 
 help:
 	@echo "make book   - set up, execute every chapter, build the site into _build/html"
 	@echo "make test   - set up, lint, unit tests, execute every chapter, strict site build, site checks"
+	@echo "make rehearse - run every chapter in the paper profile against a local mirror (no downloads)"
+	@echo "make artifacts - pack the miniature and shared embeddings for Colab (after make book)"
 	@echo "make sync   - regenerate the output-free .ipynb twins from notebooks/*.py"
-	@echo "make clean  - remove _build/ and _stage/ (keeps .venv and the cache)"
+	@echo "make clean  - remove _build/, _stage/ and _rehearsal/ (keeps .venv and the cache)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@if [ ! -x $(PY) ]; then $(PYTHON) -m venv $(VENV); fi
@@ -56,6 +60,11 @@ notebooks: setup
 
 site: notebooks
 	$(PY) tools/book.py build
+	$(PY) tools/book.py teaching
+
+# The teacher's kit alone (figure pack, instructor edition), from an executed and built book.
+teaching-kit: setup
+	$(PY) tools/book.py teaching
 
 check-site: site browser
 	$(PY) -m pytest -m built_site
@@ -65,8 +74,15 @@ book: site
 
 test: lint unit check-site
 
+# The Colab fast path: the cache entries the last build used (the miniature, shared embeddings) in one archive.
+artifacts: setup
+	$(PY) -m labclip_utils artifacts pack $(LABCLIP_CACHE_DIR) _build/artifacts --since-file _stage/_toc.yml
+
+rehearse: setup
+	$(PY) tools/rehearse.py
+
 sync: setup
 	$(PY) tools/book.py sync
 
 clean:
-	rm -rf _build _stage
+	rm -rf _build _stage _rehearsal

@@ -2,8 +2,10 @@
 page of the table of contents over a local HTTP server.
 
 Checks: the page title, at least one rendered figure on every chapter and on the landing page, that every internal
-link resolves, that each chapter's Colab button points at the chapter's ``.ipynb``, and a screenshot of the
-landing page in ``_build/screenshots/``. ``make test`` installs the browser; without it this test *fails*, unless
+link resolves, that each chapter's Colab button points at the chapter's ``.ipynb``, that nothing overflows its
+column sideways (code, outputs, tables), that no page shows a warning, a traceback or a progress bar's state, that
+every formula is rendered by the site's own MathJax (no network), and screenshots of the landing page and of
+chapters 3, 4 and 6 in ``_build/screenshots/``. ``make test`` installs the browser; without it this test *fails*, unless
 ``LABCLIP_SKIP_BROWSER=1`` opts out explicitly.
 """
 
@@ -73,6 +75,41 @@ def _open(browser, url: str):
     return page
 
 
+SCREENSHOT_PAGES = {"book/intro": "landing", "notebooks/03_bag_of_words": "chapter-03",
+                    "notebooks/04_probing": "chapter-04", "notebooks/06_labclip": "chapter-06"}
+#: What a finished page must not show.
+FORBIDDEN = {"a warning": r"\bWARNING\b", "a traceback": r"Traceback \(most recent call last\)",
+             "a progress bar": r"\d+%\|[^|]*\|\s*\d+/\d+|it/s\]"}
+
+
+def page_problems(page) -> list[str]:
+    """Sideways overflow, forbidden text and unrendered math on an open page (empty when the page is fine)."""
+    import re
+
+    problems = []
+    overflow = page.evaluate("""() => Array.from(document.querySelectorAll(
+            'article pre, article table, article div.cell_output, article div.highlight'))
+        .filter(e => e.scrollWidth > e.clientWidth + 1)
+        .map(e => e.tagName.toLowerCase() + ': ' + (e.innerText || '').slice(0, 60))""")
+    problems += [f"overflows its column: {o!r}" for o in overflow]
+    text = page.locator("article").first.inner_text()
+    for what, pattern in FORBIDDEN.items():
+        match = re.search(pattern, text)
+        if match:
+            problems.append(f"shows {what}: {text[max(0, match.start() - 40):match.end() + 40]!r}")
+    if page.locator("article .math").count():
+        try:
+            page.wait_for_function("() => document.querySelectorAll('article mjx-container').length > 0",
+                                   timeout=20_000)
+        except Exception:  # playwright's TimeoutError
+            problems.append("formulas are not rendered (no MathJax output)")
+        raw = page.evaluate("""() => Array.from(document.querySelectorAll('article .math'))
+            .filter(e => !e.querySelector('mjx-container')).length""")
+        if raw:
+            problems.append(f"{raw} formula(s) left as raw TeX")
+    return problems
+
+
 def test_every_page_in_a_real_browser(book_tool, site, browser):
     chapters = set(book_tool.toc_notebooks())
     checked_links: dict[str, bool] = {}
@@ -106,12 +143,31 @@ def test_every_page_in_a_real_browser(book_tool, site, browser):
                 checked_links[target] = browser_request_ok(page, target)
             assert checked_links[target], f"{doc}: internal link {href} does not resolve"
 
-        if doc == "book/intro":
+        problems = page_problems(page)
+        assert not problems, f"{doc}: " + "; ".join(problems[:5])
+        if doc in SCREENSHOT_PAGES:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / "landing.png"), full_page=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{SCREENSHOT_PAGES[doc]}.png"), full_page=doc == "book/intro")
         page.close()
-    assert (SCREENSHOTS / "landing.png").stat().st_size > 10_000, "the landing page screenshot is empty"
+    for name in SCREENSHOT_PAGES.values():
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, f"the {name} screenshot is empty"
     assert len(checked_links) > 20, "suspiciously few internal links were followed"
+
+
+def test_the_checks_catch_a_bad_page(browser, tmp_path):
+    """The page checks fail on overflow, a warning, a traceback, a progress bar and raw TeX."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("""<html><body><article style="width:400px">
+        <pre style="white-space:pre;overflow:auto">""" + "x" * 400 + """</pre>
+        <p>WARNING:root:No pretrained weights loaded</p><p>Traceback (most recent call last):</p>
+        <p>encoding images:  40%|####      | 4/10 [00:01<00:02, 3.1it/s]</p>
+        <span class="math">\\(x^2\\)</span></article></body></html>""")
+    page = browser.new_page()
+    page.goto(bad.as_uri())
+    problems = " ".join(page_problems(page))
+    page.close()
+    for what in ("overflows", "a warning", "a traceback", "a progress bar", "not rendered"):
+        assert what in problems, f"missed {what}: {problems}"
 
 
 def browser_request_ok(page, url: str) -> bool:

@@ -118,7 +118,7 @@ def _glued_values(notebook: Path) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("doc", ["book/results", "book/intro"])
+@pytest.mark.parametrize("doc", ["book/results", "book/intro", "book/teaching"])
 def test_pasted_numbers_come_from_the_executed_chapters(doc):
     """Every number on the results and landing pages is pasted from a chapter's glue output (never typed), and the
     rendered page shows exactly the value that the executed chapter computed."""
@@ -135,3 +135,17 @@ def test_pasted_numbers_come_from_the_executed_chapters(doc):
         assert ref["key"] in glued, f"{doc}: {ref['path']} did not glue {ref['key']}"
         value = format(float(glued[ref["key"]]), ref["fmt"])
         assert value in text, f"{doc}: {ref['key']} should read {value} (from {ref['path']})"
+
+
+def test_the_teachers_kit_is_built():
+    """The figure pack holds every chapter's figures; the instructor edition has every chapter and the solutions."""
+    import zipfile
+
+    kit = ROOT / "_build" / "html" / "teaching"
+    with zipfile.ZipFile(kit / "labclip-figures.zip") as z:
+        chapters = {name.split("/")[0] for name in z.namelist()}
+        assert len(z.namelist()) >= 20 and {"02_miniature", "04_probing", "06_labclip"} <= chapters
+    edition = (kit / "instructor" / "book" / "intro.html").read_text()
+    assert "instructor.js" in edition and edition.count("Solutions") >= 8
+    for title in ("The binding is there", "One matrix fixes it", "Mind the gap"):
+        assert title in edition, f"the instructor edition lacks {title!r}"

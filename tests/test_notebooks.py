@@ -60,7 +60,7 @@ def test_first_cell_picks_profile_and_installs_only_in_colab(source):
     assert "parameters" in first.metadata.get("tags", []), f"{source.name}: first code cell must be tagged parameters"
     assert "PROFILE = None" in first.source
     assert 'if "google.colab" in sys.modules:' in first.source
-    assert f"git+{labclip_utils.REPOSITORY_URL}" in first.source
+    assert f'url = "git+{labclip_utils.REPOSITORY_URL}"' in first.source
     assert "use_profile(PROFILE)" in first.source
 
 
@@ -73,11 +73,48 @@ def test_toc_lists_every_chapter_in_order(book_tool):
         assert (ROOT / f"{doc}{suffix}").exists(), doc
 
 
-def test_repository_url_is_the_same_everywhere():
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert config["repository"]["url"] == labclip_utils.REPOSITORY_URL
-    assert project["project"]["urls"]["Repository"] == labclip_utils.REPOSITORY_URL
+def test_repository_url_is_written_in_one_place(book_tool, tmp_path):
+    """pyproject.toml holds the address; the package reads it from its metadata, the runner writes it into the staged
+    _config.yml (launch buttons) and `make sync` into every install cell."""
+    url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    assert book_tool.repository_url() == url == labclip_utils.REPOSITORY_URL
+    assert "url" not in (yaml.safe_load((ROOT / "_config.yml").read_text()).get("repository") or {})
+    for source in SOURCES:
+        text = source.read_text()
+        assert book_tool.with_repository_url(text, url) == text, f"{source.name}: run `make sync`"
+    changed = book_tool.with_repository_url(SOURCES[0].read_text(), "https://example.org/fork")
+    assert 'url = "git+https://example.org/fork"' in changed
+
+
+def test_colab_install_brings_everything_the_paper_profile_imports_and_keeps_colabs_torch():
+    import ast
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    installed = {Requirement(r).name.lower().replace("_", "-") for r in project["dependencies"]}
+    installed |= {Requirement(r).name.lower() for r in project["optional-dependencies"]["paper"]}
+    third_party = set()
+    for path in (ROOT / "labclip_utils").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else [])
+            third_party |= {n.split(".")[0] for n in names}
+    import sys
+
+    third_party -= set(sys.stdlib_module_names) | {"labclip_utils", "IPython", "myst_nb", "__future__"}
+    distributions = {"PIL": "pillow", "sklearn": "scikit-learn", "open_clip": "open-clip-torch", "yaml": "pyyaml"}
+    missing = {m for m in third_party if distributions.get(m, m).lower().replace("_", "-") not in installed
+               and m not in ("torchvision",)}
+    assert not missing, f"the package imports {sorted(missing)} but pip install of it would not bring them"
+    for dep in project["dependencies"]:
+        req = Requirement(dep)
+        if req.name in ("torch", "torchvision"):
+            assert not any(s.operator in ("==", "<", "<=", "~=") for s in req.specifier), \
+                f"{dep}: an upper bound or pin would make pip replace Colab's own torch"
+    first = jupytext.read(SOURCES[0], fmt="py:percent").cells[1].source
+    assert '"install", "-q", f"labclip-utils[paper] @ {url}"' in first
+    assert "--upgrade" not in first and "-U" not in first.split() and "torch" not in first
 
 
 def test_book_config_is_strict_and_offline():
@@ -93,5 +130,13 @@ def test_book_config_is_strict_and_offline():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert "make test" in ci.splitlines()[-1]
-    assert "make test" in readme and "make book" in readme
+    commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert commands[0] == "make test", "CI runs the README's test command first"
+    assert "make rehearse" in commands
+    workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
+    import re
+
+    called = re.findall(r"run: (make [\w-]+)", workflow)
+    assert called and set(called) <= set(commands), f"the workflow calls {called}; CI here runs {commands}"
+    assert "upload-pages-artifact" in workflow and "_build/html" in workflow and "gh release upload" in workflow
+    assert "make test" in readme and "make book" in readme and "make rehearse" in readme

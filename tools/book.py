@@ -4,6 +4,7 @@
     python tools/book.py stage      # _config.yml, _toc.yml, book/ and notebooks/*.py -> _stage/ (fresh .ipynb)
     python tools/book.py execute    # run each staged notebook once (nbmake, 2 workers); outputs stay in _stage/
     python tools/book.py build      # jupyter-book build _stage -> _build/html with -W -n --keep-going
+    python tools/book.py teaching   # the figure pack and the instructor edition -> _build/html/teaching
 
 The site is built from the executed copies in ``_stage/`` (``execute_notebooks: "off"`` in _config.yml), so
 nothing runs twice and the committed ``.ipynb`` twins stay output-free. Chapter 0 ("Setting up") runs after
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,8 +33,21 @@ REPORTS = BUILD / "reports"
 RUN_LAST = ("00_setup",)
 #: Shared artefacts built once, with every core, before the chapters run two at a time (each chapter then loads
 #: them from the cache; run on its own, in Colab say, a chapter builds what it needs itself).
-PREPARE = {"offline": "from labclip_utils.models import load_miniature; load_miniature(progress=False)"}
+PREPARE = {
+    "offline": "from labclip_utils.models import load_miniature; load_miniature(\"seed0\", progress=False)",
+    # the paper profile: the synthetic backbone's embeddings of the evaluation scenes most chapters share
+    "paper": "from labclip_utils import use_profile; from labclip_utils.scenes import evaluation_scenes; "
+             "from labclip_utils.store import embed_scenes; p = use_profile(); e = p.load_encoder('synthetic'); "
+             "s = evaluation_scenes(seed=0, image_size=p.image_size, scale=p.scale); "
+             "[embed_scenes(e, d, progress=False) for d in (s.pool, s.seen)]",
+}
 CELL_TIMEOUT_S = 1200
+#: MathJax, served from the site itself so that formulas render without a network (a classroom, the browser test).
+#: From npm, checked against the registry's published integrity hash.
+MATHJAX = {"spec": "mathjax@3.2.2", "file": "mathjax-3.2.2.tgz",
+           "integrity": "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw"
+                        "=="}
+VENDOR = ROOT / ".cache" / "vendor"
 
 
 def toc_files(toc_path: Path = ROOT / "_toc.yml") -> list[str]:
@@ -73,10 +88,31 @@ def notebook_from_source(source: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """The repository's address, written in one place: ``[project.urls] Repository`` of pyproject.toml."""
+    import tomllib
+
+    return tomllib.loads(pyproject.read_text())["project"]["urls"]["Repository"]
+
+
+_INSTALL_URL = re.compile(r'^(\s*url = )"git\+[^"]*"', re.M)
+
+
+def with_repository_url(text: str, url: str) -> str:
+    """A chapter source whose install cell points at ``url`` (the one line ``url = "git+…"`` of the first cell)."""
+    return _INSTALL_URL.sub(lambda m: f'{m.group(1)}"git+{url}"', text, count=1)
+
+
 def sync(sources: list[Path] | None = None) -> list[Path]:
-    """Regenerate the committed .ipynb twin of every chapter source (``make sync``)."""
+    """Regenerate the committed .ipynb twin of every chapter source (``make sync``), after writing the repository
+    URL from pyproject.toml into each chapter's install cell."""
     written = []
+    url = repository_url()
     for source in sources or sorted((ROOT / "notebooks").glob("[0-9]*.py")):
+        text = source.read_text()
+        if with_repository_url(text, url) != text:
+            source.write_text(with_repository_url(text, url))
+            print(f"updated the repository URL in {source.relative_to(ROOT)}")
         target = source.with_suffix(".ipynb")
         jupytext.write(notebook_from_source(source), target, fmt="ipynb")
         written.append(target)
@@ -84,28 +120,61 @@ def sync(sources: list[Path] | None = None) -> list[Path]:
     return written
 
 
-def stage() -> list[Path]:
-    """Copy the book sources to ``_stage/`` and write each chapter as a fresh, output-free .ipynb."""
-    if STAGE.exists():
-        shutil.rmtree(STAGE)
-    STAGE.mkdir()
-    for name in ("_config.yml", "_toc.yml", "references.bib"):
+def vendor_mathjax(static: Path, vendor: Path = VENDOR) -> Path:
+    """Put MathJax's CommonHTML build and its fonts under ``static/mathjax`` (npm tarball cached in ``vendor``)."""
+    import base64
+    import hashlib
+    import tarfile
+
+    tarball = vendor / MATHJAX["file"]
+    if not tarball.is_file():
+        vendor.mkdir(parents=True, exist_ok=True)
+        print(f"+ npm pack {MATHJAX['spec']}", flush=True)
+        subprocess.run(["npm", "pack", MATHJAX["spec"], "--pack-destination", str(vendor), "--silent"], check=True,
+                       cwd=vendor, stdout=subprocess.DEVNULL)
+    algorithm, _, expected = MATHJAX["integrity"].partition("-")
+    digest = base64.b64encode(hashlib.new(algorithm, tarball.read_bytes()).digest()).decode()
+    if digest != expected:
+        tarball.unlink()
+        raise SystemExit(f"{tarball}: integrity {algorithm}-{digest} differs from npm's published "
+                         f"{MATHJAX['integrity']}; the file was removed, run again")
+    target = static / "mathjax"
+    shutil.rmtree(target, ignore_errors=True)
+    with tarfile.open(tarball) as t:
+        members = [m for m in t.getmembers() if m.isfile() and (
+            m.name == "package/es5/tex-mml-chtml.js" or m.name.startswith("package/es5/output/chtml/fonts/woff-v2/"))]
+        for m in members:
+            m.name = m.name.removeprefix("package/es5/")
+        t.extractall(target, members=members, filter="data")
+    return target / "tex-mml-chtml.js"
+
+
+def stage(stage_dir: Path = STAGE) -> list[Path]:
+    """Copy the book sources to ``_stage/`` (or another folder) and write each chapter as a fresh .ipynb."""
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True)
+    for name in ("_toc.yml", "references.bib"):
         if (ROOT / name).exists():
-            shutil.copy2(ROOT / name, STAGE / name)
-    shutil.copytree(ROOT / "book", STAGE / "book")
+            shutil.copy2(ROOT / name, stage_dir / name)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config.setdefault("repository", {})["url"] = repository_url()  # launch buttons and the repository link
+    (stage_dir / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    shutil.copytree(ROOT / "book", stage_dir / "book")
+    vendor_mathjax(stage_dir / "book" / "_static")
     staged = []
     for doc in toc_notebooks():
         source = ROOT / f"{doc}.py"
         if not source.is_file():
             raise FileNotFoundError(f"_toc.yml names {doc!r} but {source.relative_to(ROOT)} does not exist")
-        target = STAGE / f"{doc}.ipynb"
+        target = stage_dir / f"{doc}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
         jupytext.write(notebook_from_source(source), target, fmt="ipynb")
         staged.append(target)
     for doc in toc_files():
-        if not doc.startswith("notebooks/") and not (STAGE / f"{doc}.md").exists():
+        if not doc.startswith("notebooks/") and not (stage_dir / f"{doc}.md").exists():
             raise FileNotFoundError(f"_toc.yml names {doc!r} but book source {doc}.md does not exist")
-    print(f"staged {len(staged)} notebooks and {len(toc_files()) - len(staged)} pages into {STAGE}")
+    print(f"staged {len(staged)} notebooks and {len(toc_files()) - len(staged)} pages into {stage_dir}")
     return staged
 
 
@@ -131,8 +200,10 @@ def check_executed(notebooks: list[Path]) -> None:
             raise SystemExit(f"{path}: {len(missing)} of {len(code)} code cells were not executed")
 
 
-def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir: Path = REPORTS) -> int:
-    """Execute every notebook in ``directory`` once; return 0 only if all ran and passed."""
+def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir: Path = REPORTS,
+            prepare: bool | None = None) -> int:
+    """Execute every notebook in ``directory`` once; return 0 only if all ran and passed. ``prepare`` builds the
+    profile's shared artefacts first, with every core (default: when executing the book's stage)."""
     notebooks = sorted(directory.glob("*.ipynb"))
     if not notebooks:
         print(f"no notebooks to execute in {directory}: refusing to pass without running anything")
@@ -140,12 +211,16 @@ def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir:
     report_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("LABCLIP_PROFILE", "offline")
-    env.setdefault("TQDM_DISABLE", "1")  # progress bars help readers in Jupyter; on the website they are noise
+    # progress bars help readers in Jupyter; on the website they would be frozen widgets
+    env.setdefault("TQDM_DISABLE", "1")
+    env.setdefault("LABCLIP_PROGRESS", "0")
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     # Figures that book pages (the landing page) show are written here by the chapters that draw them.
     env.setdefault("LABCLIP_FIGURES_DIR", str(directory.parent / "book" / "figures"))
     profile = env["LABCLIP_PROFILE"]
-    if profile in PREPARE and directory == STAGE / "notebooks":
+    if prepare is None:
+        prepare = directory == STAGE / "notebooks"
+    if profile in PREPARE and prepare:
         print(f"+ preparing shared artefacts for the {profile!r} profile", flush=True)
         code = subprocess.run([sys.executable, "-c", PREPARE[profile]], env=env, cwd=ROOT).returncode
         if code != 0:
@@ -174,21 +249,90 @@ def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir:
     return 0
 
 
-def build() -> int:
-    """Build the site from the executed stage into ``_build/html``; any warning fails."""
-    if not (STAGE / "_toc.yml").exists():
+def build(stage_dir: Path = STAGE, output: Path = ROOT) -> int:
+    """Build the site from the executed stage into ``<output>/_build/html``; any warning fails."""
+    if not (stage_dir / "_toc.yml").exists():
         raise SystemExit("nothing staged: run `python tools/book.py stage` and `execute` first")
-    check_executed([STAGE / f"{doc}.ipynb" for doc in toc_notebooks(STAGE / "_toc.yml")])
+    check_executed([stage_dir / f"{doc}.ipynb" for doc in toc_notebooks(stage_dir / "_toc.yml")])
     # Stale doctrees break widget mimetypes (QuantEcon does the same); the build is fast anyway.
-    shutil.rmtree(BUILD / ".doctrees", ignore_errors=True)
+    shutil.rmtree(output / "_build" / ".doctrees", ignore_errors=True)
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb), "build", str(STAGE), "--path-output", str(ROOT), "--builder", "html", "-W", "-n", "--keep-going"]
+    cmd = [str(jb), "build", str(stage_dir), "--path-output", str(output), "--builder", "html",
+           "-W", "-n", "--keep-going"]
     print("+", " ".join(cmd), flush=True)
     code = subprocess.run(cmd, cwd=ROOT).returncode
-    if code == 0 and not (BUILD / "html" / "index.html").exists():
-        print("jupyter-book reported success but _build/html/index.html is missing")
+    if code == 0 and not (output / "_build" / "html" / "index.html").exists():
+        print(f"jupyter-book reported success but {output}/_build/html/index.html is missing")
         return 1
     return code
+
+
+def figure_pack(stage_dir: Path, target: Path) -> int:
+    """Every figure of the executed chapters as ``<chapter>/figure-NN.png`` in one zip (slides); returns how many."""
+    import base64
+    import zipfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as z:
+        for doc in toc_notebooks(stage_dir / "_toc.yml"):
+            nb = nbformat.read(stage_dir / f"{doc}.ipynb", as_version=4)
+            k = 0
+            for cell in nb.cells:
+                for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                    png = out.get("data", {}).get("image/png")
+                    if png:
+                        k += 1
+                        z.writestr(f"{Path(doc).name}/figure-{k:02d}.png", base64.b64decode(png))
+            count += k
+    return count
+
+
+INSTRUCTOR_JS = """// Instructor edition: every solution open, ready to print.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("details").forEach((d) => { d.open = true; });
+  const note = document.createElement("p");
+  note.textContent = "Instructor edition: every chapter on one page, solutions open. Print it to PDF from the browser.";
+  note.style.cssText = "font-weight:bold;border:1px solid #888;padding:0.5rem;";
+  const article = document.querySelector("article");
+  if (article) article.prepend(note);
+});
+"""
+
+
+def teaching_kit(stage_dir: Path = STAGE, html: Path = BUILD / "html") -> int:
+    """The teacher's kit, into ``<html>/teaching/``: the figure pack and the instructor edition (every chapter on one
+    printable page with the solutions open), built from the executed stage without running anything."""
+    out = html / "teaching"
+    n = figure_pack(stage_dir, out / "labclip-figures.zip")
+    edition = stage_dir.parent / f"{stage_dir.name}-instructor"
+    shutil.rmtree(edition, ignore_errors=True)
+    shutil.copytree(stage_dir, edition, ignore=shutil.ignore_patterns("_build"))
+    (edition / "book" / "_static" / "instructor.js").write_text(INSTRUCTOR_JS)
+    config = yaml.safe_load((edition / "_config.yml").read_text())
+    config["sphinx"]["config"]["html_js_files"] = ["instructor.js"]
+    config["title"] = f"{config['title']}: instructor edition"
+    (edition / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb), "build", str(edition), "--path-output", str(edition), "--builder", "singlehtml", "-W", "-n",
+           "--keep-going"]
+    print("+", " ".join(cmd), flush=True)
+    code = subprocess.run(cmd, cwd=ROOT).returncode
+    if code != 0:
+        return code
+    shutil.rmtree(out / "instructor", ignore_errors=True)
+    shutil.copytree(edition / "_build" / "singlehtml", out / "instructor")
+    # Sphinx's single-page builder writes links within the page as "<root doc>.html#anchor", relative to the page's
+    # own folder; with the root document in book/ they point at book/book/intro.html. Make them in-page anchors.
+    # Paths that the pages of the site write relative to themselves are re-based for the page's folder, too.
+    page = out / "instructor" / "book" / "intro.html"
+    text = page.read_text().replace('href="book/intro.html#', 'href="#')
+    for attr in ("href", "src"):
+        text = text.replace(f'{attr}="_images/', f'{attr}="../_images/')
+    page.write_text(text.replace('href="../teaching/', 'href="../../'))
+    shutil.rmtree(edition, ignore_errors=True)
+    print(f"teaching kit: {n} figures in {out / 'labclip-figures.zip'}, instructor edition in {out / 'instructor'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--workers", type=int, default=2, help="notebooks executed in parallel")
     ex.add_argument("--report-dir", type=Path, default=REPORTS, help="where the JUnit reports go")
     sub.add_parser("build", help="build _build/html from the executed stage")
+    sub.add_parser("teaching", help="the figure pack and the instructor edition, into _build/html/teaching")
     args = parser.parse_args(argv)
     if args.command == "sync":
         sync()
@@ -210,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "execute":
         return execute(args.dir, args.workers, args.report_dir)
+    if args.command == "teaching":
+        return teaching_kit()
     return build()
 
 

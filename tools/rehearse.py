@@ -1,0 +1,327 @@
+"""A rehearsal of the paper profile on this machine: every chapter, the real code paths, no internet.
+
+    python tools/rehearse.py            # make rehearse: mirror + stand-in checkpoints, every chapter, the site
+    python tools/rehearse.py mirror     # only build the rehearsal mirror (in _rehearsal/mirror)
+
+Pretrained weights and the paper's datasets cannot be downloaded here, so the rehearsal supplies stand-ins that go
+through exactly the code a Colab student's run goes through:
+
+- **a mirror** of every dataset the paper profile downloads, written from generated scenes in each dataset's real
+  archive format and layout (COCO's zips and annotation files, the Karpathy JSONs, SugarCrepe's seven JSONs, ARO's
+  JSONs and image zip, the CLEVR renders' zip, the PUG archives, spaCy's model tarball, NLTK's ``punkt_tab``),
+  with a ``SHA256SUMS`` manifest, served over HTTP on 127.0.0.1 with byte ranges
+  (:mod:`labclip_utils.mirror`). The chapters see it only through ``LABCLIP_MIRROR``;
+- **checkpoint files** of a random-init open_clip ``ViT-B-32``, loaded through open_clip's own
+  ``pretrained=<file>`` path (``LABCLIP_PRETRAINED`` / ``LABCLIP_SYNTHETIC_PRETRAINED``). The file name says
+  "random-init", and the chapters say so when they run on it: every number of a rehearsal is meaningless;
+- **a small scale** (``LABCLIP_SCALE``), so that the whole book runs on 2 CPU cores.
+
+The synthetic experiments use ``ViT-B-32`` too (``LABCLIP_SYNTHETIC_MODEL``): the paper's ViT-L/14 encodes about
+2 s per image on a CPU, which no CI budget affords; its loading code is the same. Before any chapter runs, every
+dataset is fetched once from the mirror, so that a broken mirror file fails early with an error naming it. The site
+is built with ``-W`` into ``_rehearsal/_build/html``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+WORK = ROOT / "_rehearsal"
+#: Bump when the mirror's content changes (a mirror of another version is rebuilt).
+MIRROR_VERSION = "1"
+SCALE = "0.01"
+IMAGE_SIZE = 64
+#: The datasets the chapters fetch in the paper profile (``clevr_multi`` is not used by any chapter).
+REHEARSED = ("clevr", "pug_spar", "pug_spare", "coco", "coco_train", "aro", "sugarcrepe", "flickr30k",
+             "labclip_released", "spacy", "nltk")
+SPARE_WORLDS = ("Desert", "Island", "MountainRange", "Spaceship")
+
+
+# -- writing archives -----------------------------------------------------------------------------------------
+def zip_folder(zip_path: Path, base: Path, folders: list[str]) -> None:
+    """Zip ``base/<folder>`` trees with paths relative to ``base`` (the folder names stay at the top)."""
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as z:
+        for folder in folders:
+            for path in sorted((base / folder).rglob("*")):
+                if path.is_file():
+                    z.write(path, path.relative_to(base).as_posix())
+
+
+def tar_folder(tar_path: Path, base: Path, folder: str) -> None:
+    tar_path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tar_path, "w:gz") as t:
+        t.add(base / folder, arcname=folder)
+
+
+def _jpeg(array: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, quality=90)
+
+
+# -- the datasets ---------------------------------------------------------------------------------------------
+def write_binding(mirror: Path, tmp: Path, seed: int) -> None:
+    """CLEVR (the authors' zip), PUG:SPAR (a tar with a ``PUG_SPAR/`` folder), PUG:SPARE (CSV + world zips)."""
+    import pandas as pd
+
+    from labclip_utils.scenes import make_scenes, save_scenes
+
+    clevr = save_scenes(make_scenes(400, "clevr", 2, seed=seed, image_size=IMAGE_SIZE), tmp / "clevr")
+    (clevr / "labclip.json").unlink()  # the authors' zip has no book metadata
+    zip_folder(mirror / "clevr" / "clevr_2obj.zip", clevr, [p.name for p in clevr.iterdir() if p.is_dir()])
+    with zipfile.ZipFile(mirror / "clevr" / "clevr_2obj.zip", "a") as z:
+        for path in clevr.glob("*.csv"):
+            z.write(path, path.name)
+
+    spar = save_scenes(make_scenes(400, "spar", 2, seed=seed + 1, image_size=IMAGE_SIZE), tmp / "PUG_SPAR")
+    (spar / "labclip.json").unlink()
+    tar_folder(mirror / "pug_spar" / "PUG_SPAR.tar.gz", tmp, "PUG_SPAR")
+
+    spare = save_scenes(make_scenes(400, "spare", 2, seed=seed + 2, image_size=IMAGE_SIZE), tmp / "spare")
+    table = pd.read_csv(spare / "PUG_SPARE.csv", dtype=str, keep_default_na=False)
+    worlds_dir = tmp / "spare_worlds"
+    for i, row in table.iterrows():
+        world = SPARE_WORLDS[i % len(SPARE_WORLDS)]
+        table.loc[i, "world_name"] = world
+        (worlds_dir / world).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(spare / row["world_name"] / row["filename"], worlds_dir / world / row["filename"])
+    (mirror / "pug_spare").mkdir(parents=True, exist_ok=True)
+    table.to_csv(mirror / "pug_spare" / "PUG_SPARE.csv", index=False)
+    for world in SPARE_WORLDS:
+        zip_folder(mirror / "pug_spare" / f"{world}.zip", worlds_dir, [world])
+
+
+def write_coco(mirror: Path, tmp: Path, seed: int) -> None:
+    """COCO 2014 in its real layout: ``train2014.zip``, ``val2014.zip``, ``annotations_trainval2014.zip`` and the
+    Karpathy split JSONs (test and val: one record per image; train: one record per caption, restval included)."""
+    from labclip_utils.benchmarks.offline import _ORDERS, _text
+    from labclip_utils.scenes import make_scenes
+
+    counts = {"train": 60, "restval": 20, "val": 10, "test": 30}
+    pool = make_scenes(sum(counts.values()) * 3, "clevr", 3, seed=seed, image_size=IMAGE_SIZE)
+    seen, picked = set(), []
+    for i in range(len(pool)):
+        combo = tuple(sorted(pool.pairs[i]))
+        if combo not in seen:
+            seen.add(combo)
+            picked.append(i)
+    picked = picked[: sum(counts.values())]
+    images = {"train2014": [], "val2014": []}
+    karpathy = {"train": [], "val": [], "test": []}
+    start = 0
+    for part, n in counts.items():
+        for k, i in enumerate(picked[start:start + n]):
+            folder = "train2014" if part == "train" else "val2014"
+            image_id = 100_000 * (1 + list(counts).index(part)) + k
+            name = f"COCO_{folder}_{image_id:012d}.jpg"
+            _jpeg(pool.image(i), tmp / "coco" / folder / name)
+            captions = [_text(tuple(pool.pairs[i][j] for j in order)) + "." for order in _ORDERS]
+            images[folder].append((image_id, name, captions))
+            relative = f"{folder}/{name}"
+            if part in ("train", "restval"):
+                karpathy["train"] += [{"caption": c, "image": relative, "image_id": f"coco_{image_id}"}
+                                      for c in captions]
+            else:
+                karpathy[part].append({"image": relative, "caption": captions, "image_id": image_id})
+        start += n
+    annotations = tmp / "coco" / "annotations"
+    annotations.mkdir(parents=True)
+    ann_id = 0
+    for folder, rows in images.items():
+        anns = []
+        for image_id, _, captions in rows:
+            for c in captions:
+                ann_id += 1
+                anns.append({"image_id": image_id, "id": ann_id, "caption": c})
+        data = {"info": {"description": "rehearsal stand-in"}, "licenses": [],
+                "images": [{"id": image_id, "file_name": name, "width": IMAGE_SIZE, "height": IMAGE_SIZE}
+                           for image_id, name, _ in rows], "annotations": anns}
+        (annotations / f"captions_{folder}.json").write_text(json.dumps(data))
+    for dataset in ("coco", "coco_train"):
+        out = mirror / dataset
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "coco_karpathy_test.json").write_text(json.dumps(karpathy["test"]))
+        zip_folder(out / "val2014.zip", tmp / "coco", ["val2014"])
+    out = mirror / "coco_train"
+    (out / "coco_karpathy_train.json").write_text(json.dumps(karpathy["train"]))
+    (out / "coco_karpathy_val.json").write_text(json.dumps(karpathy["val"]))
+    zip_folder(out / "train2014.zip", tmp / "coco", ["train2014"])
+    zip_folder(out / "annotations_trainval2014.zip", tmp / "coco", ["annotations"])
+
+
+def write_aro_sugarcrepe_flickr(mirror: Path, tmp: Path, seed: int) -> None:
+    """ARO (two JSONs and ``vgr_vga_images.zip`` with ``images/``), SugarCrepe (seven JSONs and ``val2017.zip``),
+    and Flickr30k's test JSON (its images are a manual download: the rehearsal checks that path too)."""
+    from labclip_utils.benchmarks.offline import write_aro, write_karpathy, write_sugarcrepe
+
+    write_aro(tmp / "aro", 80, 40, seed, IMAGE_SIZE)
+    (mirror / "aro").mkdir(parents=True, exist_ok=True)
+    for name in ("visual_genome_relation.json", "visual_genome_attribution.json"):
+        shutil.copyfile(tmp / "aro" / name, mirror / "aro" / name)
+    zip_folder(mirror / "aro" / "vgr_vga_images.zip", tmp / "aro", ["images"])
+
+    write_sugarcrepe(tmp / "sugarcrepe", 120, seed + 1, IMAGE_SIZE)
+    (mirror / "sugarcrepe").mkdir(parents=True, exist_ok=True)
+    for path in (tmp / "sugarcrepe").glob("*.json"):
+        shutil.copyfile(path, mirror / "sugarcrepe" / path.name)
+    zip_folder(mirror / "sugarcrepe" / "val2017.zip", tmp / "sugarcrepe", ["val2017"])
+
+    write_karpathy(tmp / "flickr30k", "flickr30k", 20, seed + 2, IMAGE_SIZE)
+    (mirror / "flickr30k").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmp / "flickr30k" / "flickr30k_test.json", mirror / "flickr30k" / "flickr30k_test.json")
+
+
+def write_tools(mirror: Path, tmp: Path) -> None:
+    """Stand-ins for the authors' released A, spaCy's English model and NLTK's ``punkt_tab``."""
+    import spacy
+    import torch
+
+    from labclip_utils.benchmarks.downloads import _SPACY_MODEL
+    from labclip_utils.scenes.world import CLEVR_COLORS, SHAPES
+
+    g = torch.Generator().manual_seed(0)
+    released = {"linear.weight": torch.eye(512) + 0.01 * torch.randn(512, 512, generator=g)}
+    (mirror / "labclip_released").mkdir(parents=True, exist_ok=True)
+    torch.save(released, mirror / "labclip_released" / "labclip_coco_neg_B32.pt")
+
+    # spaCy: a blank English pipeline whose attribute ruler tags the scenes' words (the real model is a trained
+    # tagger); packaged as the model's release tarball lays it out
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("attribute_ruler")
+    words = {"JJ": [*CLEVR_COLORS, "large", "small", "left", "right"], "NN": [*SHAPES, "cubes", "spheres"],
+             "DT": ["a", "an", "the"], "CC": ["and"], "IN": ["of", "to"], "VBZ": ["is"], ".": ["."]}
+    for tag, ws in words.items():
+        ruler.add([[{"LOWER": {"IN": ws}}]], {"TAG": tag})
+    name, version = _SPACY_MODEL.rsplit("-", 1)
+    nlp.meta.update({"name": name.removeprefix("en_"), "version": version,
+                     "description": "rehearsal stand-in: a blank pipeline with a word-list tagger"})
+    package = tmp / "spacy" / _SPACY_MODEL / name / _SPACY_MODEL
+    package.parent.mkdir(parents=True)
+    nlp.to_disk(package)
+    tar_folder(mirror / "spacy" / f"{_SPACY_MODEL}.tar.gz", tmp / "spacy", _SPACY_MODEL)
+
+    # NLTK: punkt_tab's English parameters (no abbreviations, collocations or sentence starters learned)
+    english = tmp / "nltk" / "punkt_tab" / "english"
+    english.mkdir(parents=True)
+    for file in ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "ortho_context.tab"):
+        (english / file).write_text("")
+    zip_folder(mirror / "nltk" / "punkt_tab.zip", tmp / "nltk", ["punkt_tab"])
+
+
+def build_mirror(folder: Path = WORK / "mirror", seed: int = 0) -> Path:
+    """Write the rehearsal mirror once (rebuilt when :data:`MIRROR_VERSION` changes); return its folder."""
+    from labclip_utils.mirror import write_manifest
+
+    stamp = folder / ".rehearsal-mirror.json"
+    if stamp.is_file() and json.loads(stamp.read_text()).get("version") == MIRROR_VERSION:
+        return folder
+    start = time.perf_counter()
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    folder.mkdir(parents=True)
+    try:
+        write_binding(folder, tmp, seed)
+        write_coco(folder, tmp, seed + 10)
+        write_aro_sugarcrepe_flickr(folder, tmp, seed + 20)
+        write_tools(folder, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    write_manifest(folder, progress=False)
+    stamp.write_text(json.dumps({"version": MIRROR_VERSION}))
+    print(f"rehearsal mirror written to {folder} in {time.perf_counter() - start:.0f} s")
+    return folder
+
+
+def write_checkpoint(folder: Path = WORK / "checkpoints", model: str = "ViT-B-32") -> Path:
+    """A random-init open_clip model saved as a checkpoint file (fp16, to halve it), as a downloaded one is."""
+    import open_clip
+    import torch
+
+    path = folder / f"{model}-random-init.pt"
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in open_clip.create_model(model).state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"state_dict": state}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+# -- the run --------------------------------------------------------------------------------------------------
+def rehearsal_env(mirror_url: str, checkpoint: Path, cache: Path) -> dict[str, str]:
+    """The settings a rehearsal changes; everything else is the paper profile as a Colab user runs it."""
+    return {"LABCLIP_PROFILE": "paper", "LABCLIP_MIRROR": mirror_url, "LABCLIP_SCALE": SCALE,
+            "LABCLIP_MODEL": "ViT-B-32", "LABCLIP_PRETRAINED": str(checkpoint),
+            "LABCLIP_SYNTHETIC_MODEL": "ViT-B-32", "LABCLIP_SYNTHETIC_PRETRAINED": str(checkpoint),
+            "LABCLIP_CACHE_DIR": str(cache), "LABCLIP_DEVICE": "cpu"}
+
+
+def prefetch(data_dir: Path, datasets: tuple[str, ...] = REHEARSED) -> None:
+    """Fetch every dataset from the mirror once (a broken file fails here, named); manual data is reported."""
+    from labclip_utils.benchmarks.downloads import ManualDownloadRequired, fetch_dataset
+
+    for name in datasets:
+        target = data_dir / {"coco_train": "coco"}.get(name, name)
+        if name == "nltk":
+            target = data_dir / "nltk" / "tokenizers"
+        try:
+            fetch_dataset(name, target, progress=False)
+        except ManualDownloadRequired as note:
+            print(f"{name}: manual download, as expected ({str(note)[:60]}...)")
+
+
+def rehearse(workers: int = 2) -> int:
+    import book
+    from labclip_utils.mirror import serve
+
+    mirror = build_mirror()
+    checkpoint = write_checkpoint()
+    cache = WORK / "cache"
+    shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: every download and encoding happens in this run
+    with serve(mirror) as url:
+        os.environ.update(rehearsal_env(url, checkpoint, cache))
+        print(f"rehearsal: paper profile, mirror {url}, checkpoint {checkpoint.name}, scale {SCALE}", flush=True)
+        prefetch(cache / "data")
+        stage = WORK / "stage"
+        book.stage(stage)
+        code = book.execute(stage / "notebooks", workers, WORK / "reports", prepare=True)
+    if code != 0:
+        return code
+    return book.build(stage, WORK)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="all", choices=("all", "mirror"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", nargs="*", default=None, help="debugging: run only these chapters (stems)")
+    parser.add_argument("--keep-cache", action="store_true", help="debugging: reuse the last rehearsal's cache")
+    args = parser.parse_args(argv)
+    if args.command == "mirror":
+        print(build_mirror())
+        return 0
+    return rehearse(args.workers, args.only, args.keep_cache)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
