@@ -7,11 +7,30 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+#: The smallest font any figure uses (points). Figures are at most ~9 inches wide, so that on the page they are not
+#: scaled down much and their text stays readable.
+MIN_FONT = 10
+
 
 def set_book_style() -> None:
-    """One look for every figure in the book."""
+    """One look for every figure in the book, and tables rounded to 3 decimals."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"})
+    plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold",
+                         "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": MIN_FONT,
+                         "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT, "legend.title_fontsize": MIN_FONT})
+    pd.set_option("display.precision", 3)
+
+
+def integer_ticks(ax: plt.Axes, values) -> None:
+    """Ticks at exactly these (integer) x values, e.g. object counts."""
+    ax.set_xticks(sorted({int(v) for v in values}))
+
+
+def legend_outside(ax: plt.Axes, title: str | None = None) -> None:
+    """The legend to the right of the axes, where it cannot cover data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=title)
 
 
 def plot_run_times(times: pd.DataFrame) -> plt.Figure:
@@ -40,7 +59,7 @@ def plot_scene_gallery(datasets: dict, n: int = 4, captions: bool = True) -> plt
     """A grid of example scenes: one row per dataset (label → :class:`SceneDataset`), with each scene's
     caption (green, ✓) and hard negative (red, ✗) underneath."""
     rows = len(datasets)
-    fig, axes = plt.subplots(rows, n, figsize=(2.4 * n, (2.4 + 1.0 * captions) * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, n, figsize=(2.2 * n, (2.2 + 1.1 * captions) * rows), squeeze=False)
     for r, (label, ds) in enumerate(datasets.items()):
         for c in range(n):
             ax = axes[r, c]
@@ -51,13 +70,13 @@ def plot_scene_gallery(datasets: dict, n: int = 4, captions: bool = True) -> plt
             if c == 0:
                 ax.set_ylabel(label, fontsize=11, fontweight="bold")
             if captions:
-                ax.text(0.5, -0.03, f"✓ {_wrap(caption, 30)}", fontsize=8, color="#1a7f37", ha="center", va="top",
-                        transform=ax.transAxes)
+                ax.text(0.5, -0.03, f"✓ {_wrap(caption, 24)}", fontsize=MIN_FONT, color="#1a7f37", ha="center",
+                        va="top", transform=ax.transAxes)
                 if negative is not None:
-                    ax.text(0.5, -0.24, f"✗ {_wrap(negative, 30)}", fontsize=8, color="#b42318", ha="center",
+                    ax.text(0.5, -0.3, f"✗ {_wrap(negative, 24)}", fontsize=MIN_FONT, color="#b42318", ha="center",
                             va="top", transform=ax.transAxes)
-    fig.subplots_adjust(left=0.05, right=0.99, top=0.99, bottom=0.1 if captions else 0.01,
-                        hspace=0.55 if captions else 0.05, wspace=0.05)
+    fig.subplots_adjust(left=0.05, right=0.99, top=0.99, bottom=0.12 if captions else 0.01,
+                        hspace=0.75 if captions else 0.05, wspace=0.08)
     return fig
 
 
@@ -70,7 +89,7 @@ def plot_scores(scores: dict[str, float], *, chance: float | None = 0.5, title: 
     ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2)
     if chance is not None:
         ax.axhline(chance, ls="--", color="0.4", lw=1)
-        ax.text(len(names) - 0.5, chance, " chance", va="bottom", ha="right", color="0.3", fontsize=9)
+        ax.text(len(names) - 0.5, chance, " chance", va="bottom", ha="right", color="0.3", fontsize=MIN_FONT)
     ax.set_ylim(*ylim)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -79,13 +98,15 @@ def plot_scores(scores: dict[str, float], *, chance: float | None = 0.5, title: 
 
 
 def plot_object_counts(images: list, labels: list[str]) -> plt.Figure:
-    """One row of images with a label under each (e.g. scenes with 1..10 objects)."""
-    fig, axes = plt.subplots(1, len(images), figsize=(1.6 * len(images), 2.0), squeeze=False)
-    for ax, image, label in zip(axes[0], images, labels, strict=True):
+    """Images with a label under each (e.g. scenes with 1..10 objects), five per row."""
+    cols = min(5, len(images))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.8 * cols, 2.1 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, label in zip(axes.flat, images, labels, strict=False):
         ax.imshow(image, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_xlabel(label, fontsize=9)
+        ax.set_title(label, fontsize=MIN_FONT + 1)
     fig.tight_layout()
     return fig
 
@@ -104,10 +125,10 @@ def plot_training_curves(history: dict[str, dict[str, list[float]]]) -> plt.Figu
     panels = [("image_tower", "loss", "exact_match", "1. image tower: bag of concepts", "exact match"),
               ("text_tower", "loss", "accuracy", "2. text tower: phrase order", "pair accuracy"),
               ("heads", "loss", "logit_scale", "3. heads: CLIP loss", "logit scale")]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
     for ax, (stage, left, right, title, right_label) in zip(axes, panels, strict=True):
         ax.plot(_smooth(history[stage][left]), color=sns.color_palette()[0])
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=MIN_FONT + 1)
         ax.set_xlabel("step")
         ax.set_ylabel(left, color=sns.color_palette()[0])
         twin = ax.twinx()
@@ -124,14 +145,15 @@ def plot_grouped_bars(table: pd.DataFrame, chance: float | None = None, title: s
     fig, ax = plt.subplots(figsize=(1.3 * len(table) + 2.5, 3.4))
     sns.barplot(data=long, x=table.index.name or "index", y="accuracy", hue="scenes", ax=ax)
     for container in ax.containers:
-        ax.bar_label(container, fmt="%.2f", fontsize=8, padding=1)
+        ax.bar_label(container, fmt="%.2f", fontsize=MIN_FONT - 1, padding=1)
     if chance is not None:
         ax.axhline(chance, ls="--", color="0.4", lw=1)
-        ax.text(len(table) - 0.5, chance, " chance", va="bottom", ha="right", color="0.3", fontsize=9)
+        ax.text(len(table) - 0.5, chance, " chance", va="bottom", ha="right", color="0.3", fontsize=MIN_FONT)
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("")
     ax.set_title(title)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(table.columns), fontsize=8, frameon=False)
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(table.columns), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -144,20 +166,20 @@ def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
     ax.set_xscale("log")
     ax.set_ylim(0.4, 1.02)
     ax.set_title("In-batch hard negatives teach the alignment to bind")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     fig.tight_layout()
     return fig
 
 
 def plot_labclip_history(history: pd.DataFrame, best_epoch: int | None = None) -> plt.Figure:
     """LABCLIP's training: loss, validation swap accuracy and the learned logit scale, per epoch."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.0))
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
     for ax, col, label in zip(axes, ("loss", "val_swap", "logit_scale"),
                               ("training loss", "validation swap accuracy", "logit scale exp(t)"), strict=True):
         if col in history:
             ax.plot(history.index, history[col], marker="o", ms=3)
         ax.set_xlabel("epoch")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(label, fontsize=MIN_FONT + 1)
         if best_epoch is not None:
             ax.axvline(best_epoch, ls=":", color="0.4")
     fig.tight_layout()
@@ -171,15 +193,15 @@ def plot_spectrum(A, title: str = "What A changed") -> plt.Figure:
     A = torch.as_tensor(A).detach().float()
     eye = torch.eye(A.shape[0])
     sv = torch.linalg.svdvals(A - eye).numpy()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1.4, 1]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1.4, 1]})
     left.plot(range(1, len(sv) + 1), sv, marker=".", ms=3)
     left.set_yscale("log")
     left.set_xlabel("direction (sorted)")
     left.set_ylabel("singular value of A − I")
-    left.set_title(title, fontsize=10)
+    left.set_title(title, fontsize=MIN_FONT + 1)
     lim = float((A - eye).abs().max())
     im = right.imshow((A - eye).numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim)
-    right.set_title("entries of A − I", fontsize=10)
+    right.set_title("entries of A − I", fontsize=MIN_FONT + 1)
     right.set_xticks([])
     right.set_yticks([])
     fig.colorbar(im, ax=right, fraction=0.046)
@@ -191,7 +213,7 @@ def plot_swap_gallery(ds, indices, positive_scores, negative_scores, title: str 
     """Scenes with their caption and swapped caption, each with its cosine score; green frame = the model
     prefers the true caption, red = it prefers the swap."""
     n = len(indices)
-    fig, axes = plt.subplots(1, n, figsize=(2.5 * n, 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(2.3 * n, 4.0), squeeze=False)
     for ax, i in zip(axes[0], indices, strict=True):
         i = int(i)
         pos, neg = float(positive_scores[i]), float(negative_scores[i])
@@ -202,30 +224,32 @@ def plot_swap_gallery(ds, indices, positive_scores, negative_scores, title: str 
         for spine in ax.spines.values():
             spine.set_edgecolor("#1a7f37" if win else "#b42318")
             spine.set_linewidth(3)
-        ax.text(0.5, -0.03, f"✓ {_wrap(ds.captions[i], 28)}\n{pos:.3f}", fontsize=8, color="#1a7f37",
+        ax.text(0.5, -0.03, f"✓ {_wrap(ds.captions[i], 22)}\n{pos:.3f}", fontsize=MIN_FONT, color="#1a7f37",
                 ha="center", va="top", transform=ax.transAxes)
-        ax.text(0.5, -0.33, f"✗ {_wrap(ds.negatives[i], 28)}\n{neg:.3f}", fontsize=8, color="#b42318",
+        ax.text(0.5, -0.42, f"✗ {_wrap(ds.negatives[i], 22)}\n{neg:.3f}", fontsize=MIN_FONT, color="#b42318",
                 ha="center", va="top", transform=ax.transAxes)
     fig.suptitle(title, fontsize=11, fontweight="bold")
-    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.3, wspace=0.08)
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.38, wspace=0.1)
     return fig
 
 
 def plot_histograms(groups: dict[str, object], title: str = "", xlabel: str = "cosine similarity",
                     ax: plt.Axes | None = None) -> plt.Figure:
-    """Overlaid density histograms of a few named sets of values (e.g. cosines of true, swapped, random pairs)."""
+    """A few named sets of values (e.g. cosines of true, swapped and random pairs) as cumulative distributions: a
+    narrow set and a wide one stay equally visible, and two panels with a shared x axis compare directly."""
     import numpy as np
 
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6.5, 3.2))
+        fig, ax = plt.subplots(figsize=(6.5, 3.4))
     else:
         fig = ax.figure
     for name, values in groups.items():
         v = np.asarray(values, dtype=float)
-        sns.histplot(v[~np.isnan(v)], bins=60, stat="density", element="step", fill=True, alpha=0.3, label=name, ax=ax)
+        sns.ecdfplot(v[~np.isnan(v)], label=name, ax=ax, lw=2)
     ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("share of pairs below")
+    ax.set_title(title, fontsize=MIN_FONT + 1)
+    ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -249,8 +273,8 @@ def plot_clouds(images, texts, title: str = "Image and text embeddings (PCA of b
     ax.scatter(*b.mean(0), marker="X", s=150, color=sns.color_palette()[1], edgecolor="k", label="caption centroid")
     ax.set_xlabel(f"PC1 ({pca.explained_variance_ratio_[0]:.0%} of variance)")
     ax.set_ylabel(f"PC2 ({pca.explained_variance_ratio_[1]:.0%})")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, markerscale=2)
+    ax.set_title(title, fontsize=MIN_FONT + 1)
+    ax.legend(markerscale=2)
     fig.tight_layout()
     return fig
 
@@ -263,8 +287,8 @@ def plot_spectra(spectra: dict[str, object], title: str = "How the variance is s
         ax.plot(range(1, len(v) + 1), v, marker="o", ms=3, label=name)
     ax.set_xlabel("principal direction")
     ax.set_ylabel("share of variance")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=MIN_FONT + 1)
+    ax.legend()
     fig.tight_layout()
     return fig
 
@@ -279,7 +303,7 @@ def plot_benchmarks(headline: pd.DataFrame, models: tuple[str, ...] = ("CLIP", "
         pos = y + (k - (len(models) - 1) / 2) * height
         ax.barh(pos, headline[model], height=height, label=f"{model} (this book)")
         for p, v in zip(pos, headline[model], strict=True):
-            ax.text(v + 0.01, p, f"{v:.2f}", va="center", fontsize=8)
+            ax.text(v + 0.01, p, f"{v:.2f}", va="center", fontsize=MIN_FONT - 1)
         paper = headline.get(f"paper: {model}")
         if paper is not None and paper.notna().any():
             ax.scatter(paper, pos, marker="|", s=200, color="black", zorder=3,
@@ -289,6 +313,6 @@ def plot_benchmarks(headline: pd.DataFrame, models: tuple[str, ...] = ("CLIP", "
     ax.set_xlim(0, 1.1)
     ax.set_xlabel("accuracy / recall")
     ax.set_title(title)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=3, fontsize=8, frameon=False)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=3, frameon=False)
     fig.tight_layout()
     return fig

@@ -20,7 +20,8 @@
 # already done by `make book`.
 #
 # - `offline` (the default) uses generated scenes and a miniature CLIP that trains on your CPU. It downloads nothing.
-# - `paper` uses a pretrained open_clip model and the paper's datasets. It needs a GPU and internet access.
+# - `paper` uses the paper's CLIP backbones (OpenAI's ViT-L/14 for the synthetic experiments, ViT-B/32 for the real
+#   benchmarks) and the paper's datasets. It needs a GPU and internet access (or a mirror, below).
 #
 # To switch, set `PROFILE = "paper"` below, or set the environment variable `LABCLIP_PROFILE=paper` before you
 # start Jupyter.
@@ -33,7 +34,7 @@ import sys
 
 if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
     url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils @ {url}"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
 
 from labclip_utils import use_profile
 
@@ -45,21 +46,39 @@ profile = use_profile(PROFILE)
 # This table is rebuilt each time the chapter runs. On the website it describes the machine that built the book.
 
 # %%
+import pandas as pd
+from IPython.display import display
+
+from labclip_utils.claims import claim
 from labclip_utils.environment import environment_report, notebook_run_times, paper_downloads_table, profiles_table
 from labclip_utils.plots import plot_run_times, set_book_style
+from labclip_utils.tables import show
 
 set_book_style()
-environment_report(profile)
+show(environment_report(profile))
 
 # %% [markdown]
 # ## What each profile needs and downloads
 #
 # The `offline` profile never touches the network. The `paper` profile downloads model weights and datasets
 # into the cache folder shown above, the first time a chapter asks for them. You can move that folder with
-# `LABCLIP_CACHE_DIR`, and the datasets alone with `LABCLIP_DATA_DIR`.
+# `LABCLIP_CACHE_DIR`, and the datasets alone with `LABCLIP_DATA_DIR`. Every setting:
 
 # %%
-profiles_table()
+from labclip_utils.profile import settings_table
+
+show(settings_table())
+
+# %% [markdown]
+# **A mirror for a class.** Behind a firewall, or to download COCO once for a room of students, put the files in a
+# folder (or serve it over HTTP) with one subfolder per dataset and the official file names, for example
+# `mirror/coco/val2014.zip` and `mirror/aro/visual_genome_relation.json`, and set `LABCLIP_MIRROR` to it. To serve
+# the folder to a room, run `python -m labclip_utils mirror manifest FOLDER` once (it writes `SHA256SUMS`, which
+# every client checks its files against) and `python -m labclip_utils mirror serve FOLDER --port 8000`, then set
+# `LABCLIP_MIRROR=http://<your machine>:8000` on the students' machines. Interrupted downloads resume.
+
+# %%
+show(profiles_table())
 
 # %% [markdown]
 # The `paper` profile fetches the items below. The sizes are the ones the datasets' own pages publish, and
@@ -67,7 +86,81 @@ profiles_table()
 # `paper` profile.
 
 # %%
-paper_downloads_table()
+show(paper_downloads_table())
+
+# %% [markdown]
+# ## The paper profile in Colab: chapter by chapter
+#
+# What each chapter downloads and encodes in the `paper` profile at full scale, and roughly how long it takes on
+# Colab's free T4 GPU. The image counts are the scene counts the chapters use and the datasets' published sizes.
+# The times are **estimates**, not measurements: the encoders' published cost per image (open_clip's model
+# profile) divided by a share of the T4's published peak, or the rate at which Colab's two CPU cores can decode
+# photographs, whichever is slower, with the assumptions listed below. Chapters run in reading order share what
+# they cached (model weights, scene embeddings), so a chapter opened on its own may first redo an earlier one's
+# work. Downloads come on top: at typical Colab speeds, tens of MB/s.
+
+# %%
+from labclip_utils.environment import T4_ASSUMPTIONS, paper_workload
+
+workload = paper_workload()
+show(workload)
+
+# %%
+show(pd.Series(T4_ASSUMPTIONS, name="assumed").to_frame())
+
+# %% [markdown]
+# Two chapters need planning. Chapter {doc}`06_labclip`'s CLIP-FT baseline fine-tunes the whole ViT-L/14 for the
+# paper's 50 epochs: hours on a T4, so in class set its `CLIP_FT_EPOCHS` parameter to 1 or 2. Chapter
+# {doc}`07_benchmarks` downloads every dataset (tens of GB) and reads a quarter of a million photographs; run it
+# ahead of class, or share one download through a mirror (above). Every code path of this table is rehearsed on a
+# CPU by `make rehearse`, against a local mirror and random-init checkpoints, at 1% of the scale.
+
+# %% tags=["remove-cell"]
+claim("CLIP-FT takes hours at the paper's 50 epochs", workload.loc["06_labclip", "T4 estimate (min)"], above=60)
+claim("chapter 7 downloads tens of GB", workload.loc["07_benchmarks", "download (GB, published sizes)"], above=10)
+
+# %% [markdown]
+# ## Colab in class time: the prebuilt artefacts
+#
+# In Colab every chapter runs on a fresh machine, so each one would train the miniature again before showing
+# anything. `make artifacts` packs what a build of the book cached (the miniature, the scene embeddings the chapters
+# share, the LABCLIP fits) into one archive that a release carries; a chapter's first cell downloads it when it is
+# published, checks its SHA-256, and says so, and otherwise trains the miniature and says that. Here are both paths
+# on this machine: packing this build's cache, then installing it into an empty cache and loading the miniature
+# from it, against training the miniature from scratch.
+
+# %%
+import tempfile
+import time
+from pathlib import Path
+
+from labclip_utils.artifacts import install, pack, published
+from labclip_utils.models.miniature_training import load_miniature
+
+if profile.is_offline:
+    trained = profile.load_encoder("synthetic")
+    train_s = sum(values[0] for values in trained.history["timings"].values())
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = pack(profile.cache_dir, Path(tmp) / "out")
+        start = time.perf_counter()
+        install(archive, Path(tmp) / "cache")
+        loaded = load_miniature("seed0", cache_dir=Path(tmp) / "cache", progress=False)
+        fast_s = time.perf_counter() - start
+        size_mb = archive.stat().st_size / 1e6
+    assert not loaded.trained_now
+    paths = pd.DataFrame({
+        "seconds on this machine": {"train the miniature (no archive)": train_s,
+                                    "unpack the archive and load the miniature": fast_s},
+        "what else a Colab session adds": {"train the miniature (no archive)": "installing the package",
+                                           "unpack the archive and load the miniature":
+                                               f"installing the package; downloading {size_mb:.0f} MB"}})
+    status = "published" if published().url else "not published yet: chapters train the miniature"
+    print(f"prebuilt artefacts for this version: {status}")
+    display(paths.round(1))
+
+# %% tags=["remove-cell"]
+if profile.is_offline:
+    claim("the archive is much faster than training", train_s / fast_s, above=5)
 
 # %% [markdown]
 # ## How long the offline book takes

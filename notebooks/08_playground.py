@@ -30,23 +30,23 @@ import sys
 
 if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
     url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils @ {url}"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
 
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
 
 # %%
-from labclip_utils.diagnostics import evaluation_scenes, fit_scene_labclip
-from labclip_utils.models import load_encoder
+from labclip_utils.labclip import fit_on_scenes
 from labclip_utils.playground import Playground
 from labclip_utils.plots import set_book_style
+from labclip_utils.scenes import evaluation_scenes
 
 set_book_style()
-encoder = load_encoder(profile.model, profile.pretrained)
-scenes = evaluation_scenes(image_size=profile.image_size)
-A = fit_scene_labclip(encoder, scenes, progress=False).model  # the A of chapter "One matrix fixes it"
-playground = Playground(encoder, A, scenes.pool.select("test"))
+encoder = profile.load_encoder("synthetic")
+scenes = evaluation_scenes(image_size=profile.image_size, scale=profile.scale)
+labclip_map = fit_on_scenes(encoder, scenes, progress=False).map  # the fit of the LABCLIP chapter (cached)
+playground = Playground(encoder, labclip_map, scenes.heldout())
 print(f"{len(playground.scenes)} scenes of held-out combinations (never used to fit A)")
 if profile.is_offline:
     print("The miniature knows only these words:", " ".join(encoder.tokenize.words))
@@ -57,9 +57,11 @@ if profile.is_offline:
 # Scene 0 of the held-out combinations, with its caption (A) and its colour-swapped twin (B):
 
 # %%
+from labclip_utils.tables import show
+
 caption_a, caption_b = playground.default_captions(0)
 fig = playground.figure(0, caption_a, caption_b)
-playground.scores(0, caption_a, caption_b).round(3)
+show(playground.scores(0, caption_a, caption_b))
 
 # %% [markdown]
 # ## Try your own
@@ -80,14 +82,15 @@ playground.widget(0)
 # %%
 import pandas as pd
 
-rows = [playground.scores(i, *playground.default_captions(i)) for i in range(0, len(playground.scenes), 10)]
+step = 10 if len(playground.scenes) > 100 else 1
+rows = [playground.scores(i, *playground.default_captions(i)) for i in range(0, len(playground.scenes), step)]
 summary = pd.DataFrame({
     model: {"prefers the true caption": sum(r.loc[model, "prefers"] == "A" for r in rows) / len(rows),
             "median margin": pd.Series([r.loc[model, "margin (A − B)"] for r in rows]).median()}
     for model in ("CLIP", "LABCLIP")
 }).T
-print(f"{len(rows)} scenes (every tenth held-out scene)")
-summary.round(3)
+print(f"{len(rows)} held-out scenes" + (" (every tenth)" if step == 10 else ""))
+show(summary)
 
 # %% [markdown]
 # ## Exercises

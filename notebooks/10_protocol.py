@@ -1,0 +1,108 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The protocol, point by point
+#
+# A number from this book and a number from the paper can only be compared when they were measured the same way.
+# This page lists every choice that moves the paper's numbers: what the authors' code does, what this book does in
+# the `paper` profile (which follows the paper wherever it can) and in the `offline` profile (a laptop, no
+# downloads), and why they differ where they do. The paper's column was read from the authors' code
+# ([kdariina/CLIP-not-BoW-unimodally](https://github.com/kdariina/CLIP-not-BoW-unimodally): `alignment/`,
+# `data_loading/`, the ARO and SugarCrepe notebooks), ARO's `dataset_zoo`
+# ([mertyg/vision-language-models-are-bows](https://github.com/mertyg/vision-language-models-are-bows)) and
+# SugarCrepe's `main_eval.py` ([RAIVNLab/sugar-crepe](https://github.com/RAIVNLab/sugar-crepe)). Each point that
+# can be checked is checked by a test against those definitions (`tests/test_protocol.py`).
+
+# %% tags=["parameters"]
+PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
+
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
+    url = "git+https://github.com/labclip-book/labclip-book"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
+
+from labclip_utils import use_profile
+
+profile = use_profile(PROFILE)
+
+# %% [markdown]
+# ## Every choice
+#
+# Read a row left to right: the paper, this book following the paper, this book on a laptop.
+
+# %%
+import pandas as pd
+from IPython.display import HTML
+
+from labclip_utils.protocol import protocol_table
+from labclip_utils.tables import show
+
+table = protocol_table()
+HTML(table.to_html(classes="protocol-table", escape=True))
+
+# %% [markdown]
+# ## Which rows decide which numbers
+#
+# Results tables name the *experiment* each number belongs to. A paper number is printed beside one of ours only for
+# the same experiment: the synthetic swap tests next to the paper's synthetic swap tests, each with an $A$ fitted on
+# its own dataset; the real benchmarks next to the paper's only when $A$ was fitted on COCO, which only the paper
+# profile does. The table below lists, for each experiment, the protocol rows that decide its numbers.
+
+# %%
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from labclip_utils.protocol import EXPERIMENTS, choices_for
+
+applies = pd.DataFrame({key: [choice in choices_for(key) for choice in table.index] for key in EXPERIMENTS},
+                       index=table.index).astype(int)
+fig, ax = plt.subplots(figsize=(9, 6.5))
+sns.heatmap(applies, cmap="Blues", cbar=False, linewidths=0.5, linecolor="white", ax=ax)
+ax.set_xlabel("experiment")
+ax.set_ylabel("")
+ax.set_title("Which protocol rows decide each experiment's numbers")
+fig.tight_layout()
+show(pd.DataFrame([{"experiment": key, "what": title} for key, title in EXPERIMENTS.items()]).set_index("experiment"))
+
+# %% [markdown]
+# ## Known bugs in the paper's code, and what this book does about them
+#
+# - **COCO restval.** The loop over the val2014 images of the Karpathy training split reads `coco_train[i]`, so those
+#   30,504 places repeat train2014 images instead of adding the restval images. The paper profile does the same by
+#   default, so that its numbers are the paper's protocol; `coco_labclip(..., restval="val2014")` trains on the
+#   intended images.
+# - **CLEVR caption order.** The CLEVR caption set is built by iterating Python *sets* of strings, whose order
+#   changes with `PYTHONHASHSEED`: whether a scene is captioned "red cube and blue sphere" or "blue sphere and red
+#   cube" changes between runs. This book keeps the scene's own order.
+# - **Perturbations drawn afresh.** ARO's order benchmarks draw new scramblings at every run, so two runs of the same
+#   model differ. This book draws them once from a seed and stores them, with the same functions and generators.
+#
+# ## Exercises
+#
+# 1. Which rows of the table would you change to run the paper's CLEVR experiment on a different CLIP, say
+#    `ViT-B-16`/`laion2b_s34b_b88k`? Which setting does it?
+# 2. Load the CLEVR analogue of {doc}`07_benchmarks` with the paper's split (`split_kind="paper"`) and with the book's.
+#    How many test scenes does each give, and why do they differ?
+#
+# ```{admonition} Solutions
+# :class: dropdown
+# 1. Only the backbone row: set `LABCLIP_SYNTHETIC_MODEL=ViT-B-16` and `LABCLIP_SYNTHETIC_PRETRAINED=laion2b_s34b_b88k`
+#    before starting Jupyter. Every other row stays the paper's.
+# 2. `load_benchmark("clevr", root, split_kind="paper")` draws exactly 10 % of the distinct combinations present
+#    (plus their swap twins); the book's split holds out about 10 % of *all possible* bags of words by a hash,
+#    whether or not the data contains them, so the counts differ by a few combinations.
+# ```
