@@ -158,6 +158,19 @@ def plot_grouped_bars(table: pd.DataFrame, chance: float | None = None, title: s
     return fig
 
 
+def plot_curves(data: pd.DataFrame, x: str, y: str, hue: str, title: str, ylim: tuple[float, float] = (0, 1.02)
+                ) -> plt.Figure:
+    """One line per ``hue`` value of ``y`` against an integer ``x`` (e.g. accuracy against the number of objects),
+    ticks at the measured ``x`` values and the legend beside the axes."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    sns.lineplot(data=data, x=x, y=y, hue=hue, marker="o", ax=ax)
+    ax.set_ylim(*ylim)
+    ax.set_title(title)
+    integer_ticks(ax, data[x])
+    legend_outside(ax)
+    return fig
+
+
 def plot_sweep(sweep: pd.DataFrame) -> plt.Figure:
     """Swap accuracy against alignment training steps, with and without in-batch hard negatives."""
     fig, ax = plt.subplots(figsize=(6.5, 3.4))

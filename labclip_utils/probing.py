@@ -213,14 +213,26 @@ def multi_object_curve(encoder, control=None, counts: tuple[int, ...] = (2, 3, 4
                        seed: int = 0, image_size: int = 64, store=None, progress: bool = True) -> pd.DataFrame:
     """Multi-object probing: for each object count, soft-label top-k probes on image and text embeddings and on
     the controls (bag of words, random-init image embedding, chance), trained on the train split and tested on
-    held-out combinations. One row per (objects, features)."""
+    held-out combinations. One row per (objects, features).
+
+    With few scenes (a small ``n``), the held-out split can come out empty; the scene sequence is then extended
+    (scene ``i`` is the same whatever ``n``) until at least ``max(10, n // 20)`` held-out scenes exist, and the
+    training set keeps its ``n``-scene budget."""
     from labclip_utils.scenes import make_scenes
     from labclip_utils.store import embed_scenes
 
     rows = []
     for k in counts:
-        ds = make_scenes(n, "clevr", k, seed=50_000 + 100 * seed + k, image_size=image_size)
-        tr_ds, te_ds = ds.select("train"), ds.select("test")
+        total = n
+        while True:
+            ds = make_scenes(total, "clevr", k, seed=50_000 + 100 * seed + k, image_size=image_size)
+            tr_ds, te_ds = ds.select("train"), ds.select("test")
+            if len(te_ds) >= min(max(10, n // 20), total) or total >= 64 * n:
+                break
+            total *= 2
+        if len(te_ds) == 0 or len(tr_ds) == 0:
+            raise ValueError(f"{ds.name}: {total} scenes of {k} objects leave no training or held-out scenes")
+        tr_ds = tr_ds.head(max(n - len(te_ds), 1)) if total > n else tr_ds
         tr, te = (embed_scenes(encoder, d, store=store, progress=progress) for d in (tr_ds, te_ds))
         feats = {"image emb.": (tr.images, te.images), "text emb.": (tr.captions, te.captions),
                  "bag of words": (tr_ds.bag_of_concepts(), te_ds.bag_of_concepts())}

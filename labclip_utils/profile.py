@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -103,18 +103,10 @@ PROFILE_SPECS: dict[str, ProfileSpec] = {
 
 
 @dataclass(frozen=True)
-class Profile:
-    """A resolved profile: the spec plus this machine's device, folders and settings."""
+class Profile(ProfileSpec):
+    """A resolved profile: the spec (its models as the settings override them) plus this machine's device,
+    folders and settings."""
 
-    name: str
-    title: str
-    model: str
-    pretrained: str | None
-    synthetic_model: str
-    synthetic_pretrained: str | None
-    data: Literal["generated", "real"]
-    downloads: bool
-    image_size: int
     device: str
     precision: str
     scale: float
@@ -236,9 +228,8 @@ def current_profile(name: str | None = None, *, device: str | None = None) -> Pr
     data_dir = Path(os.environ[DATA_ENV]).expanduser().resolve() if os.environ.get(DATA_ENV) else cache_dir / "data"
     resolved = resolve_device(device)
     return Profile(
-        name=spec.name, title=spec.title, model=model, pretrained=pretrained, synthetic_model=synthetic,
-        synthetic_pretrained=synthetic_pretrained, data=spec.data, downloads=spec.downloads,
-        image_size=spec.image_size, device=resolved,
+        **{**asdict(spec), "model": model, "pretrained": pretrained, "synthetic_model": synthetic,
+           "synthetic_pretrained": synthetic_pretrained}, device=resolved,
         precision=resolve_precision(os.environ.get(PRECISION_ENV), resolved) if chosen == "paper" else "fp32",
         scale=resolve_scale(os.environ.get(SCALE_ENV)) if chosen == "paper" else 1.0,
         cache_dir=cache_dir, data_dir=data_dir,

@@ -127,9 +127,9 @@ fig = plot_grouped_bars(diagnosis.probe_table(), chance=diagnosis.chance, title=
 # colours in a scene the best unbound guess is a coin flip between them. So the image embedding carries binding
 # that no bag-of-words feature has, on held-out combinations too, even though the image tower was trained on a
 # bag-of-words target. The random-init image tower falls well below. The text embedding is high, and so is its
-# random-init control: a caption spells its binding out in word order (the bag of bigrams reads it perfectly), so
-# any text encoder keeps it. {doc}`04_probing` explains why the text probe cannot beat its control in this design,
-# and why the paper's argument leans on the image side.
+# random-init control: a caption spells its binding out in word order (the {term}`bag of bigrams` reads it
+# perfectly), so any text encoder keeps it. {doc}`04_probing` explains why the text probe cannot beat its control
+# in this design, and why the paper's argument leans on the image side.
 
 # %%
 from labclip_utils.tables import show

@@ -104,7 +104,7 @@ for column in swap:
 # The paper also ranks *every* possible 2-object caption for each image. Here that is every combination of two
 # different colours on two different shapes. We report image→text recall@1/5/10, plus the paper's **reverse
 # recall**: the share of images whose top-1 caption is the *swapped* one. A perfect binder scores R@1 = 1 and
-# reverse recall = 0. A perfect bag of words cannot separate a caption from its swap, so it splits between them:
+# {term}`reverse recall` = 0. A perfect bag of words cannot separate a caption from its swap, so it splits between them:
 # R@1 and reverse recall both about 0.5, and R@5 close to 1.
 
 # %%

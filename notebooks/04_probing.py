@@ -89,7 +89,7 @@ show(probes)
 # ### Why the text probe cannot beat its random-init control here
 #
 # The text embedding is high too, but its random-init control is about as high. That is not noise, and it is not
-# a sign that the text tower failed to learn. Look at the **bag of bigrams** row: a probe that sees only which
+# a sign that the text tower failed to learn. Look at the {term}`bag of bigrams` row: a probe that sees only which
 # *pairs of neighbouring words* occur in the caption ("red cube", "blue sphere") reads every colour perfectly, on
 # held-out combinations as well. In a caption the binding is word adjacency, a surface feature of the input. Any
 # text encoder that keeps enough of its input keeps it, and a random transformer does. Training can only
@@ -121,18 +121,10 @@ claim("the random-init text control is about as high", held["random-init text"] 
 # drawn on the same axes.
 
 # %%
-import matplotlib.pyplot as plt
-import seaborn as sns
-
-from labclip_utils.plots import integer_ticks, legend_outside
+from labclip_utils.plots import plot_curves
 
 curve = multi_object_curve(encoder, control, image_size=profile.image_size, n=profile.scaled(2000, minimum=40))
-fig, ax = plt.subplots(figsize=(8, 3.6))
-sns.lineplot(data=curve, x="objects", y="top-k set accuracy", hue="features", marker="o", ax=ax)
-ax.set_ylim(0, 1.02)
-ax.set_title("Multi-object probes on held-out combinations")
-integer_ticks(ax, curve["objects"])
-legend_outside(ax)
+fig = plot_curves(curve, "objects", "top-k set accuracy", "features", "Multi-object probes on held-out combinations")
 multi = curve.pivot(index="objects", columns="features", values="top-k set accuracy")
 show(multi)
 
@@ -154,12 +146,16 @@ claim("and lower with more", bow_2 - bow_6, above=0.1)
 # %% [markdown]
 # ## Conjunctive search: is there a red sphere?
 #
-# The paper's newest piece of unimodal evidence comes from visual search. A scene holds many objects, and each
-# shares exactly one feature with a **target** conjunction: a *red sphere* among green spheres and red cubes. In
-# half of the scenes the target is there too. Present and absent scenes then contain the same colours and the
-# same shapes, so a bag of concepts cannot tell them apart *by construction*; only a representation that binds
-# colour to shape can. The paper reports a linear classifier on CLIP's image embedding above 0.80 even with 35
-# objects, while zero-shot matching with the target's caption stays at chance.
+# The paper's newest piece of unimodal evidence comes from visual search, {term}`conjunctive search`: is there a
+# **target** conjunction, a *red sphere*, among distractors that each share one of its features, green spheres
+# and red cubes? The paper reports a linear classifier on CLIP's image embedding above 0.80 even with 35 objects,
+# while zero-shot matching with the target's caption stays at chance.
+#
+# Our scenes make the control exact. A present scene holds the target and one green cube (sharing nothing with
+# it); an absent scene holds a green sphere and a red cube in their place; the other objects are green spheres and
+# red cubes, the same for both. Present and absent scenes then contain the same colours and the same shapes *in
+# the same numbers*, so no bag of concepts, not even one that counts, can tell them apart; only a representation
+# that binds colour to shape can.
 #
 # Three readers run on the same scenes for each number of objects: a linear probe on the image embedding, the same
 # probe on the bag of concepts (the control), and zero-shot matching, which thresholds cos(image, "a red sphere")
@@ -177,12 +173,7 @@ fig = plot_scene_gallery({f"{n} objects": search_scenes(target, n, 2, image_size
 # %%
 search = conjunctive_search(encoder, n_train=profile.scaled(400, minimum=20), n_test=profile.scaled(200, minimum=20),
                             image_size=profile.image_size)
-fig, ax = plt.subplots(figsize=(8, 3.6))
-sns.lineplot(data=search, x="objects", y="accuracy", hue="reader", marker="o", ax=ax)
-ax.set_ylim(0.3, 1.02)
-ax.set_title("Conjunctive search: is the target there?")
-integer_ticks(ax, search["objects"])
-legend_outside(ax)
+fig = plot_curves(search, "objects", "accuracy", "reader", "Conjunctive search: is the target there?", (0.3, 1.02))
 acc = search.pivot(index="objects", columns="reader", values="accuracy")
 show(acc)
 

@@ -15,7 +15,7 @@
 # %% [markdown]
 # # Mind the gap
 #
-# CLIP's image and text embeddings do not share their space evenly. Each modality sits in its own narrow *cone*,
+# CLIP's image and text embeddings do not share their space evenly. Each modality sits in its own narrow {term}`cone`,
 # and the two cones are apart: the {term}`modality gap` {cite}`liang2022gap`. The paper asks how this geometry
 # relates to binding. A caption and its attribute-swapped twin lie so close together that no image can tell them
 # apart, while the two clouds stay apart. This chapter measures the gap and the shapes of the clouds, asks
@@ -79,7 +79,7 @@ print(f"held-out test scenes: {len(test)}")
 # - the **cone**: the median cosine between two random embeddings of the same modality (0 for a cloud spread over
 #   the whole sphere, high for a narrow cone);
 # - **separability**: how well a linear classifier tells an image embedding from a caption embedding;
-# - the **effective dimension**: the participation ratio of a cloud's covariance spectrum, how many directions it
+# - the {term}`effective dimension`: the participation ratio of a cloud's covariance spectrum, how many directions it
 #   really spreads along.
 
 # %%

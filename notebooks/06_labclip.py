@@ -159,9 +159,9 @@ assert difference < 1e-4, "the page's loop and the package must fit the same A"
 # We compare four models on seen combinations (new images) and on held-out test combinations:
 #
 # - **CLIP**: the model as it is ($A = I$);
-# - **SB**: the paper's ablation. $A$ is trained with the plain CLIP loss, with no hard negatives;
+# - {term}`SB`: the paper's ablation. $A$ is trained with the plain CLIP loss, with no hard negatives;
 # - **LABCLIP**: $A$ trained with hard negatives, as above;
-# - **CLIP-FT**: the paper's upper bound. Both encoders are unfrozen and trained together with $A$ on the same
+# - {term}`CLIP-FT`: the paper's upper bound. Both encoders are unfrozen and trained together with $A$ on the same
 #   loss. This costs a backward pass through both encoders at every step.
 
 # %%
@@ -337,7 +337,7 @@ beside_paper([("CLEVR", "swap accuracy (test split)", "CLIP", ablation.loc["CLIP
 # The authors also released an $A$ trained on CC3M. Embeddings of millions of pairs do not fit in memory, and
 # nobody computes them in a notebook: the community uses `clip-retrieval`, whose `inference` command writes
 # aligned shards (`img_emb/img_emb_0.npy`, `text_emb/text_emb_0.npy`, `metadata/metadata_0.parquet` with the
-# captions). The package reads that layout directly. It writes the hard negatives next to the shards (NegCLIP's
+# captions). The package reads that layout directly. It writes the hard negatives next to the shards ({term}`NegCLIP`'s
 # noun/adjective shuffle, one parquet file per shard, resumable, tagged by spaCy in parallel), embeds them, and
 # fits $A$ by streaming over the shards: one chunk of rows in memory at a time, checkpoints that a killed run
 # resumes from, and several GPUs through `torchrun`. Here is the whole pipeline on a small folder in the same

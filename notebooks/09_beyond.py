@@ -25,8 +25,8 @@
 #    once on captions that describe one object of the scene, and run the paper's diagnosis on both.
 # 2. **How is binding stored in an embedding?** Uselis, Koishigarina and Oh {cite}`uselis2026bind` study when
 #    embeddings bind concepts, and find that binding generalises when training covers enough combinations. One
-#    simple way an embedding can bind is *additively*: a scene's embedding is (close to) the sum of its objects'
-#    embeddings. We test that directly on the miniature.
+#    simple way an embedding can bind is {term}`additively <additive binding>`: a scene's embedding is (close to)
+#    the sum of its objects' embeddings. We test that directly on the miniature.
 
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
@@ -65,7 +65,7 @@ from labclip_utils.tables import show
 set_book_style()
 scenes = evaluation_scenes(seed=0, image_size=64, scale=0.25 * profile.scale)  # a quarter of the usual pool
 steps = profile.scaled(400, minimum=20)
-models = {captions: load_end_to_end(EndToEndConfig(captions=captions, steps=steps, batch_size=64))
+models = {captions: load_end_to_end(EndToEndConfig(captions=captions, steps=steps, batch_size=64, n_train=12_000))
           for captions in ("full", "one_object")}
 rows = {}
 for captions, model in models.items():

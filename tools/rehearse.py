@@ -290,22 +290,29 @@ def prefetch(data_dir: Path, datasets: tuple[str, ...] = REHEARSED) -> None:
             print(f"{name}: manual download, as expected ({str(note)[:60]}...)")
 
 
-def rehearse(workers: int = 2) -> int:
+def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool = False) -> int:
+    """The whole rehearsal; ``only`` runs just these chapters (and builds no site), ``keep_cache`` reuses the last
+    rehearsal's cache (both for debugging one chapter)."""
     import book
     from labclip_utils.mirror import serve
 
     mirror = build_mirror()
     checkpoint = write_checkpoint()
     cache = WORK / "cache"
-    shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: every download and encoding happens in this run
+    if not keep_cache:
+        shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: every download and encoding happens in this run
     with serve(mirror) as url:
         os.environ.update(rehearsal_env(url, checkpoint, cache))
         print(f"rehearsal: paper profile, mirror {url}, checkpoint {checkpoint.name}, scale {SCALE}", flush=True)
         prefetch(cache / "data")
         stage = WORK / "stage"
         book.stage(stage)
-        code = book.execute(stage / "notebooks", workers, WORK / "reports", prepare=True)
-    if code != 0:
+        if only:
+            for path in (stage / "notebooks").glob("*.ipynb"):
+                if path.stem not in only:
+                    path.unlink()
+        code = book.execute(stage / "notebooks", workers, WORK / "reports", prepare=not only)
+    if code != 0 or only:
         return code
     return book.build(stage, WORK)
 

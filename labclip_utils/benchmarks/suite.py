@@ -138,6 +138,8 @@ HEADLINES: dict[tuple[str, str, str], str] = {
     ("sugarcrepe", "add", "unweighted mean"): "SugarCrepe add (unweighted)",
     ("coco_retrieval", "coco_test", "text→image R@1"): "COCO text→image R@1",
 }
+#: The headlines of the synthetic swap tests (each with its own A, comparable with the paper's in both profiles).
+SYNTHETIC_HEADLINES = ("CLEVR swap test", "PUG:SPAR swap test", "PUG:SPARE swap test")
 #: Where each headline sits in :data:`labclip_utils.paper.PAPER_NUMBERS`.
 PAPER_KEYS: dict[str, dict[str, str]] = {
     "CLEVR swap test": dict(setting="CLEVR", metric="swap accuracy (test split)"),
