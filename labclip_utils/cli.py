@@ -110,7 +110,8 @@ def cmd_fit(args: argparse.Namespace) -> None:
             rank = torch.distributed.get_rank()
             if device == "cuda":
                 device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
-        fit = fit_streaming(args.embeddings, config, StreamConfig(chunk_rows=args.chunk_rows),
+        fit = fit_streaming(args.embeddings, config, StreamConfig(chunk_rows=args.chunk_rows,
+                                                                  heap_threshold_mb=args.heap_threshold_mb),
                             checkpoint=args.checkpoint, device=device, progress=not args.quiet and rank == 0)
         if rank != 0:
             return
@@ -199,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--batch-size", type=int, default=128)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--checkpoint", default=None, help="streamed fits: save here every few steps and resume from it")
-    f.add_argument("--chunk-rows", type=int, default=65_536, help="streamed fits: rows held in memory at once")
+    f.add_argument("--chunk-rows", type=int, default=32_768, help="streamed fits: rows held in memory at once")
+    f.add_argument("--heap-threshold-mb", type=int, default=None,
+                   help="streamed fits on glibc: mmap allocations above this size, so freed batches leave the heap")
     f.add_argument("--device", default="cpu")
     v = sub.add_parser("eval", help="swap accuracy before and after a fitted A")
     v.add_argument("embeddings")

@@ -3,8 +3,8 @@
 Data: synthetic unit-norm embeddings with linearly recoverable binding (``synthetic_binding_embeddings``), written
 in clip-retrieval's layout as float16 shards of 250,000 rows (``--rows``, default 2,000,000 × 512: 6 GB on disk).
 
-- **streaming**: ``fit_streaming`` on the folder (one 65,536-row chunk in memory), in a fresh process whose peak
-  resident memory is measured;
+- **streaming**: ``fit_streaming`` on the folder (one 32,768-row chunk in memory, ``heap_threshold_mb=1``
+  so freed batch buffers leave the heap), in a fresh process whose peak resident memory is measured;
 - **in memory**: every shard loaded as float32 first (what ``fit_labclip`` needs: 12 GB at 2M rows), then the same
   trainer over the same batches, in another fresh process;
 - **resumed**: a fit on the first shard killed (SIGKILL) part-way and started again from its checkpoint, against
@@ -79,7 +79,7 @@ def on_step(k):
     if len(times) > steps:
         raise Stop
 try:
-    fit_streaming(data, LabclipConfig(epochs=1, batch_size=4096, lr=1e-3), StreamConfig(chunk_rows=65536),
+    fit_streaming(data, LabclipConfig(epochs=1, batch_size=4096, lr=1e-3), StreamConfig(heap_threshold_mb=1),
                   progress=False, on_step=on_step)
 except Stop:
     pass
@@ -99,7 +99,7 @@ def on_step(k):
         os.kill(os.getpid(), signal.SIGKILL)
 fit = fit_streaming(data, LabclipConfig(epochs=2, batch_size=4096, lr=1e-3), StreamConfig(checkpoint_every=10),
                     checkpoint=ckpt or None, progress=False, on_step=on_step if kill_at else None)
-import torch; torch.save(fit.map.A, out)
+import torch; torch.save(fit.map.A.detach().clone(), out)
 """
 
 

@@ -53,6 +53,25 @@ def test_a_streamed_fit_equals_the_same_rows_in_memory(tmp_path):
     assert after > before + 0.2
 
 
+def test_float16_shards_stream_as_stored_and_fit_like_their_float32_values(tmp_path):
+    images, pos, neg = synthetic_binding_embeddings(120, dim=32, seed=5)
+    folder = write_clip_retrieval(tmp_path / "emb", images.numpy(), pos.numpy(), [f"c{i}" for i in range(120)],
+                                  shard_rows=60, dtype=np.float16)
+    (folder / "neg_text_emb").mkdir()
+    for k in range(2):
+        np.save(shard_path(folder, "negatives", k), neg[60 * k:60 * (k + 1)].numpy().astype(np.float16))
+    data = ShardedEmbeddings.open(folder, need_negatives=True)
+    assert data.read(data.shards[0], 0, 10, dtype=None)[0].dtype == np.float16  # half the memory per chunk
+    assert data.read(data.shards[0], 0, 10)[0].dtype == np.float32
+    rounded = [x.half().float() for x in (images, pos, neg)]
+    memory = InMemoryShards([tuple(x[60 * k:60 * (k + 1)] for x in rounded) for k in range(2)])
+    stream = StreamConfig(chunk_rows=40, heap_threshold_mb=1)
+    assert torch.allclose(fit_streaming(folder, CONFIG, stream, progress=False).map.A,
+                          fit_streaming(memory, CONFIG, stream, progress=False).map.A, atol=1e-6)
+    with pytest.raises(ValueError, match="heap_threshold_mb"):
+        StreamConfig(heap_threshold_mb=0)
+
+
 def test_a_killed_fit_resumes_to_the_same_a(tmp_path):
     folder, _ = _folder(tmp_path)
     whole = fit_streaming(folder, CONFIG, STREAM, progress=False)
