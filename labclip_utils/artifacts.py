@@ -14,7 +14,6 @@ version of the code is simply not used.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -57,7 +56,8 @@ def pack(cache_dir: str | Path, out_dir: str | Path, since: float | None = None,
     """Pack the cache entries of ``kinds`` (those used since ``since``, a timestamp, when given) into
     ``out_dir/labclip-artifacts-<version>.tar.gz`` and its ``.sha256``; returns the archive."""
     from labclip_utils import __version__
-    from labclip_utils.cache import temporary_path
+    from labclip_utils.benchmarks.downloads import sha256_of
+    from labclip_utils.cache import atomic_write
 
     cache_dir, out_dir = Path(cache_dir), Path(out_dir)
     entries = sorted(p for kind in kinds for p in (cache_dir / kind).glob("*.safetensors")
@@ -70,8 +70,8 @@ def pack(cache_dir: str | Path, out_dir: str | Path, since: float | None = None,
     manifest = {"version": version, "code": code_version(), "created": time.strftime("%Y-%m-%d %H:%M UTC",
                                                                                         time.gmtime()),
                 "entries": [p.relative_to(cache_dir).as_posix() for p in entries]}
-    tmp = temporary_path(archive)
-    try:
+
+    def write(tmp: Path) -> None:
         with tarfile.open(tmp, "w:gz", compresslevel=1) as t:
             data = json.dumps(manifest, indent=1).encode()
             info = tarfile.TarInfo(MANIFEST)
@@ -79,29 +79,20 @@ def pack(cache_dir: str | Path, out_dir: str | Path, since: float | None = None,
             t.addfile(info, io.BytesIO(data))
             for p in entries:
                 t.add(p, arcname=p.relative_to(cache_dir).as_posix())
-        os.replace(tmp, archive)
-    finally:
-        tmp.unlink(missing_ok=True)
-    digest = _sha256(archive)
+
+    atomic_write(archive, write)
+    digest = sha256_of(archive)
     archive.with_name(archive.name + ".sha256").write_text(f"{digest}  {archive.name}\n")
     return archive
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def install(archive: str | Path, cache_dir: str | Path, sha256: str | None = None) -> dict:
     """Check an archive (SHA-256, members, code version) and unpack its entries into ``cache_dir``; entries already
     there are kept. Returns its manifest. Raises ``ValueError`` naming the archive when it cannot be used."""
-    from labclip_utils.benchmarks.downloads import check_archive
+    from labclip_utils.benchmarks.downloads import check_archive, sha256_of
 
     archive, cache_dir = Path(archive), Path(cache_dir)
-    if sha256 and _sha256(archive) != sha256:
+    if sha256 and sha256_of(archive) != sha256:
         raise ValueError(f"{archive}: sha256 differs from the published {sha256}")
     check_archive(archive, "tar")
     with tarfile.open(archive) as t:

@@ -142,6 +142,23 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
+def atomic_write(path: str | Path, write: Callable[[Path], object], *, share: bool = False) -> Path:
+    """Write ``path`` through ``write(tmp)`` on a unique temporary file next to it, then ``os.replace``: readers
+    see the old file or the new one, never half of one, and a failed write leaves nothing behind. ``share`` gives
+    the file its folder's permissions (:func:`share_like_folder`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    try:
+        write(tmp)
+        if share:
+            share_like_folder(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def remove_stale_temporaries(folder: Path, older_than_s: float = STALE_TMP_S) -> int:
     """Delete temporary files that a killed process left in ``folder``; returns how many were removed."""
     removed, now = 0, time.time()
@@ -197,13 +214,7 @@ def write_entry(path: Path, key: Mapping[str, Any], tensors: Mapping[str, torch.
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {"key": json.dumps(key, sort_keys=True, default=str), "sha256": tensors_digest(tensors),
             "format": FORMAT_VERSION}
-    tmp = temporary_path(path)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        share_like_folder(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta), share=True)
 
 
 def cached_tensors(

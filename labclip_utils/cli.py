@@ -291,18 +291,10 @@ def main(argv: list[str] | None = None) -> int:
 def write_embeddings(path: str | Path, images: torch.Tensor, captions: torch.Tensor, negatives: torch.Tensor,
                      split: np.ndarray | None = None, **meta: str) -> Path:
     """Write an embeddings file in the format the command line reads."""
-    from labclip_utils.cache import share_like_folder, temporary_path
+    from labclip_utils.cache import atomic_write
 
     tensors = {"images": images.contiguous(), "captions": captions.contiguous(), "negatives": negatives.contiguous()}
     if split is not None:
         tensors["split"] = torch.tensor([SPLIT_CODES[str(s)] for s in split], dtype=torch.uint8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    try:
-        save_file(tensors, str(tmp), metadata={"labclip": json.dumps(meta)})
-        share_like_folder(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"labclip": json.dumps(meta)}),
+                        share=True)

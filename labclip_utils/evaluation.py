@@ -9,7 +9,6 @@ definition each number uses.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -201,22 +200,18 @@ def result(table: pd.DataFrame, model: str = "CLIP", metric: str = "accuracy", s
 
 def save_results(table: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write a result table as ``.csv`` or ``.json``, atomically; an existing file is kept unless ``overwrite``."""
-    from labclip_utils.cache import share_like_folder, temporary_path
+    from labclip_utils.cache import atomic_write
 
     path = Path(path)
     if path.suffix not in (".csv", ".json"):
         raise ValueError(f"{path}: use a .csv or .json file name")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path}: an earlier result is there; choose another name or pass overwrite=True")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    try:
+
+    def write(tmp: Path) -> None:
         if path.suffix == ".csv":
             table.to_csv(tmp, index=False)
         else:
             table.to_json(tmp, orient="records", indent=1, force_ascii=False)
-        share_like_folder(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return atomic_write(path, write, share=True)

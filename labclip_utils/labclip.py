@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -305,7 +304,7 @@ def synthetic_binding_embeddings(n: int, dim: int = 512, code_dim: int = 16, see
 def save_labclip(path: str | Path, labclip_map: LabclipMap, **meta: str | int | float) -> Path:
     """Write A and t as safetensors, with metadata (``encoder`` id, D, the data it was fitted on...). The file
     appears complete or not at all, even when several processes write the same path at once."""
-    from labclip_utils.cache import remove_stale_temporaries, share_like_folder, temporary_path
+    from labclip_utils.cache import atomic_write, remove_stale_temporaries
 
     path = Path(path)
     if not all(torch.isfinite(p).all() for p in labclip_map.parameters()):
@@ -313,15 +312,9 @@ def save_labclip(path: str | Path, labclip_map: LabclipMap, **meta: str | int | 
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent)
     info = {"format": "labclip-1", "dim": labclip_map.dim, **meta}
-    tmp = temporary_path(path)
-    try:
-        save_file({"linear.weight": labclip_map.A.detach().contiguous(), "t": labclip_map.t.detach().reshape(1)},
-                  tmp, metadata={"labclip": json.dumps(info, default=str)})
-        share_like_folder(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    tensors = {"linear.weight": labclip_map.A.detach().contiguous(), "t": labclip_map.t.detach().reshape(1)}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"labclip": json.dumps(info, default=str)}),
+                        share=True)
 
 
 def load_labclip(path: str | Path, expected_dim: int | None = None, *, encoder_id: str | None = None,

@@ -15,7 +15,6 @@ the server answers byte ranges, so interrupted downloads of the large COCO zips 
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import http.server
 import os
 import re
@@ -44,7 +43,8 @@ def parse_manifest(text: str, where: str) -> dict[str, str]:
 
 def write_manifest(folder: str | Path, progress: bool = True) -> Path:
     """Hash every ``<dataset>/<file>`` in ``folder`` into ``folder/SHA256SUMS`` (written atomically)."""
-    from labclip_utils.cache import temporary_path
+    from labclip_utils.benchmarks.downloads import sha256_of
+    from labclip_utils.cache import atomic_write
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -52,19 +52,8 @@ def write_manifest(folder: str | Path, progress: bool = True) -> Path:
     files = sorted(p for p in folder.glob("*/*") if p.is_file() and not p.name.startswith("."))
     lines = []
     for path in tqdm(files, desc="hashing the mirror", disable=not progress):
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        lines.append(f"{h.hexdigest()}  {path.relative_to(folder).as_posix()}")
-    target = folder / MANIFEST
-    tmp = temporary_path(target)
-    try:
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+        lines.append(f"{sha256_of(path)}  {path.relative_to(folder).as_posix()}")
+    return atomic_write(folder / MANIFEST, lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
 
 
 class MirrorHandler(http.server.SimpleHTTPRequestHandler):

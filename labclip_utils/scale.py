@@ -27,7 +27,6 @@ three shard folders aligned and visited in a shuffled order, which it does not o
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -38,6 +37,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from labclip_utils.cache import atomic_write
 from labclip_utils.labclip import FitResult, LabclipConfig, LabclipMap, hard_negative_loss, symmetric_loss
 from labclip_utils.progress import tqdm
 
@@ -51,9 +51,11 @@ def shard_path(folder: Path, kind: str, index: int) -> Path:
     return Path(folder) / sub / pattern.format(index)
 
 
-def _npy_shape(path: Path) -> tuple[int, ...]:
+def _npy_header(path: Path) -> tuple[tuple[int, ...], str]:
+    """Shape and dtype of an ``.npy`` shard (through a memory map: nothing is read)."""
     try:
-        return tuple(np.load(path, mmap_mode="r").shape)
+        mm = np.load(path, mmap_mode="r")
+        return tuple(mm.shape), str(mm.dtype)
     except (ValueError, OSError, EOFError) as err:
         raise ValueError(f"{path}: not a readable .npy embedding shard ({err})") from err
 
@@ -94,7 +96,8 @@ class ShardedEmbeddings:
             for kind in kinds:
                 if not shard_path(folder, kind, i).is_file():
                     raise FileNotFoundError(f"{shard_path(folder, kind, i)}: missing (shard {i} of {folder})")
-            shapes = {kind: _npy_shape(shard_path(folder, kind, i)) for kind in kinds if kind != "metadata"}
+            headers = {kind: _npy_header(shard_path(folder, kind, i)) for kind in kinds if kind != "metadata"}
+            shapes = {kind: shape for kind, (shape, _) in headers.items()}
             for kind, shape in shapes.items():
                 if len(shape) != 2:
                     raise ValueError(f"{shard_path(folder, kind, i)}: expected N×D embeddings, got shape {shape}")
@@ -107,7 +110,7 @@ class ShardedEmbeddings:
             if meta != rows:
                 raise ValueError(f"{shard_path(folder, 'metadata', i)}: {meta} rows, but the embeddings have {rows}")
             dims |= {shape[1] for shape in shapes.values()}
-            dtypes.add(str(np.load(shard_path(folder, "images", i), mmap_mode="r").dtype))
+            dtypes.add(headers["images"][1])
             shards.append(Shard(i, rows, folder))
         if len(dims) != 1:
             raise ValueError(f"{folder}: shards have different widths {sorted(dims)}")
@@ -148,17 +151,6 @@ def read_captions(path: Path, column: str = "caption") -> list[str]:
     return [str(c) if c is not None else "" for c in table.column(column).to_pylist()]
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    from labclip_utils.cache import temporary_path
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
 
 def write_clip_retrieval(folder: str | Path, images, captions, texts: Sequence[str], shard_rows: int = 100_000,
                          dtype=np.float16) -> Path:
@@ -170,12 +162,13 @@ def write_clip_retrieval(folder: str | Path, images, captions, texts: Sequence[s
         raise ValueError(f"{len(images)} images, {len(captions)} caption embeddings and {len(texts)} captions")
     for k, start in enumerate(range(0, len(images), shard_rows)):
         stop = start + shard_rows
-        _atomic(shard_path(folder, "images", k), lambda p, s=start, e=stop: _save_npy(p, images[s:e].astype(dtype)))
-        _atomic(shard_path(folder, "captions", k),
-                lambda p, s=start, e=stop: _save_npy(p, captions[s:e].astype(dtype)))
+        atomic_write(shard_path(folder, "images", k),
+                     lambda p, s=start, e=stop: _save_npy(p, images[s:e].astype(dtype)))
+        atomic_write(shard_path(folder, "captions", k),
+                     lambda p, s=start, e=stop: _save_npy(p, captions[s:e].astype(dtype)))
         frame = pd.DataFrame({"caption": list(texts[start:stop]), "key": [f"{i:09d}" for i in range(start, stop)]
                               [: len(texts[start:stop])]})
-        _atomic(shard_path(folder, "metadata", k), lambda p, f=frame: f.to_parquet(p, index=False))
+        atomic_write(shard_path(folder, "metadata", k), lambda p, f=frame: f.to_parquet(p, index=False))
     return folder
 
 
@@ -212,7 +205,7 @@ def compute_negatives(folder: str | Path, tagger=None, *, seed: int = 0, n_proce
         rng = Shuffler(seed * 1_000_003 + shard.index)
         negatives = [shuffle_nouns_and_adjectives(c, tag, rng) for c in cleaned]
         frame = pd.DataFrame({"caption": cleaned, "negative_caption": negatives})
-        _atomic(target, lambda p, f=frame: f.to_parquet(p, index=False))
+        atomic_write(target, lambda p, f=frame: f.to_parquet(p, index=False))
         written += 1
     return written
 
@@ -234,7 +227,7 @@ def embed_negatives(folder: str | Path, encoder, *, batch_size: int = 256, dtype
         if len(texts) != shard.rows:
             raise ValueError(f"{source}: {len(texts)} negatives for {shard.rows} rows")
         emb = encoder.encode_texts(texts, batch_size=batch_size, progress=False).numpy().astype(dtype)
-        _atomic(target, lambda p, e=emb: _save_npy(p, e))
+        atomic_write(target, lambda p, e=emb: _save_npy(p, e))
         written += 1
     return written
 
@@ -320,7 +313,7 @@ def planned_batches(source, chunk_rows: int, batch_size: int) -> int:
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    _atomic(path, lambda p: torch.save(state, p))
+    atomic_write(path, lambda p: torch.save(state, p))
 
 
 def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamConfig | None = None, *,
@@ -366,8 +359,7 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
 
     start, global_step = time.perf_counter(), 0
     # every process must take the same number of steps (their gradients are averaged at each one)
-    usable = {e: (planned_batches(source, stream.chunk_rows, config.batch_size) // world) * world
-              for e in range(epoch0, config.epochs + 1)}
+    usable = (planned_batches(source, stream.chunk_rows, config.batch_size) // world) * world  # same every epoch
     bar = tqdm(total=config.epochs, initial=epoch0 - 1, desc="LABCLIP (streaming)", disable=not progress,
                leave=False)
     for epoch in range(epoch0, config.epochs + 1):
@@ -376,7 +368,7 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
                                                            config.batch_size)):
             if epoch == epoch0 and k < step0:
                 continue  # done before the checkpoint
-            if k >= usable[epoch] or k % world != rank:
+            if k >= usable or k % world != rank:
                 continue
             if loaded is None or loaded[0] != (shard.index, chunk):
                 stop = min(chunk + stream.chunk_rows, shard.rows)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import warnings
 from pathlib import Path
 
@@ -98,7 +97,7 @@ def stored_order_items(path: Path, tagger: Tagger, seed: int, max_captions: int 
     by the source file's hash, the tagger, the tokeniser and the seed, and written atomically under a lock, so
     parallel readers never see half a file and never generate twice; a damaged stored file is regenerated.
     """
-    from labclip_utils.cache import temporary_path
+    from labclip_utils.cache import atomic_write
 
     source_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     limit = "" if max_captions is None else f".first{max_captions}"
@@ -118,13 +117,8 @@ def stored_order_items(path: Path, tagger: Tagger, seed: int, max_captions: int 
         rng = Shuffler(seed)
         items = [{"image": image, "options": order_options(c, tagger, rng)}
                  for image, caps in read_karpathy_test(path) for c in caps[:max_captions]]
-        tmp = temporary_path(stored)
-        try:
-            tmp.write_text(json.dumps({"source": path.name, "seed": seed, "tagger": tagger.id,
-                                       "tokenizer": tokenizer_id(), "items": items}))
-            os.replace(tmp, stored)
-        finally:
-            tmp.unlink(missing_ok=True)
+        record = {"source": path.name, "seed": seed, "tagger": tagger.id, "tokenizer": tokenizer_id(), "items": items}
+        atomic_write(stored, lambda tmp: tmp.write_text(json.dumps(record)))
         return items
 
 

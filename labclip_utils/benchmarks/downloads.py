@@ -183,15 +183,10 @@ def _read_json(path: Path) -> dict:
 
 def _update_json(path: Path, entries: dict, remove: tuple[str, ...] = ()) -> None:
     """Merge ``entries`` into (and drop ``remove`` from) a small JSON file, atomically."""
-    from labclip_utils.cache import temporary_path
+    from labclip_utils.cache import atomic_write
 
     data = {k: v for k, v in (_read_json(path) | entries).items() if k not in remove}
-    tmp = temporary_path(path)
-    try:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, sort_keys=True)))
 
 
 def _recorded(root: Path) -> dict[str, str]:
