@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from labclip_utils.cache import atomic_write
 from labclip_utils.labclip import FitResult, LabclipConfig, LabclipMap, hard_negative_loss, symmetric_loss
+from labclip_utils.metrics import choice_credit, pair_scores
 from labclip_utils.progress import tqdm
 
 FOLDERS = {"images": ("img_emb", "img_emb_{}.npy"), "captions": ("text_emb", "text_emb_{}.npy"),
@@ -403,7 +404,8 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
 
 @torch.no_grad()
 def swap_accuracy_streaming(source, labclip_map: LabclipMap | None = None, chunk_rows: int = 32_768) -> float:
-    """The swap test over every row of a sharded folder, a chunk at a time (ties count as wrong)."""
+    """The swap test over every row of a sharded folder, a chunk at a time, scored by the metrics core (ties
+    count as wrong; non-finite rows are refused)."""
     if isinstance(source, (str, Path)):
         source = ShardedEmbeddings.open(source, need_negatives=True)
     right = seen = 0
@@ -413,7 +415,7 @@ def swap_accuracy_streaming(source, labclip_map: LabclipMap | None = None, chunk
                 shard, start, min(start + chunk_rows, shard.rows), dtype=None))
             if labclip_map is not None:
                 pos, neg = labclip_map.map_texts(pos), labclip_map.map_texts(neg)
-            images, pos, neg = (F.normalize(x, dim=-1) for x in (images, pos, neg))
-            right += int(((images * pos).sum(-1) > (images * neg).sum(-1)).sum())
-            seen += len(images)
+            scores = pair_scores(*(F.normalize(x, dim=-1) for x in (images, pos, neg)))
+            right += int(choice_credit(scores, np.ones(len(scores), dtype=np.int64), "strict").sum())
+            seen += len(scores)
     return right / seen
