@@ -41,8 +41,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 WORK = ROOT / "_rehearsal"
-#: Bump when the mirror's content changes (a mirror of another version is rebuilt).
-MIRROR_VERSION = "1"
 SCALE = "0.01"
 IMAGE_SIZE = 64
 #: The datasets the chapters fetch in the paper profile (``clevr_multi`` is not used by any chapter).
@@ -224,12 +222,25 @@ def write_tools(mirror: Path, tmp: Path) -> None:
     zip_folder(mirror / "nltk" / "punkt_tab.zip", tmp / "nltk", ["punkt_tab"])
 
 
+def mirror_version() -> str:
+    """What the mirror is built from: this script and the package code that writes the files."""
+    import hashlib
+
+    from labclip_utils.cache import code_digest
+
+    script = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    return f"{script}-" + code_digest("labclip_utils.scenes", "labclip_utils.benchmarks.offline",
+                                      "labclip_utils.benchmarks.downloads", "labclip_utils.mirror")
+
+
 def build_mirror(folder: Path = WORK / "mirror", seed: int = 0) -> Path:
-    """Write the rehearsal mirror once (rebuilt when :data:`MIRROR_VERSION` changes); return its folder."""
+    """Write the rehearsal mirror once (rebuilt when this script or the code that writes it changes); return its
+    folder."""
     from labclip_utils.mirror import write_manifest
 
     stamp = folder / ".rehearsal-mirror.json"
-    if stamp.is_file() and json.loads(stamp.read_text()).get("version") == MIRROR_VERSION:
+    version = mirror_version()
+    if stamp.is_file() and json.loads(stamp.read_text()).get("version") == version:
         return folder
     start = time.perf_counter()
     shutil.rmtree(folder, ignore_errors=True)
@@ -245,7 +256,7 @@ def build_mirror(folder: Path = WORK / "mirror", seed: int = 0) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     write_manifest(folder, progress=False)
-    stamp.write_text(json.dumps({"version": MIRROR_VERSION}))
+    stamp.write_text(json.dumps({"version": version}))
     print(f"rehearsal mirror written to {folder} in {time.perf_counter() - start:.0f} s")
     return folder
 
@@ -255,16 +266,15 @@ def write_checkpoint(folder: Path = WORK / "checkpoints", model: str = "ViT-B-32
     import open_clip
     import torch
 
+    from labclip_utils.cache import atomic_write
+
     path = folder / f"{model}-random-init.pt"
     if path.is_file():
         return path
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     state = {k: v.half() if v.is_floating_point() else v for k, v in open_clip.create_model(model).state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"state_dict": state}, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save({"state_dict": state}, tmp))
 
 
 # -- the run --------------------------------------------------------------------------------------------------
