@@ -40,8 +40,6 @@ from labclip_utils.scenes.negatives import (
     swap_objects,
 )
 
-OFFLINE_VERSION = "2"
-
 
 @dataclass(frozen=True)
 class OfflineSizes:
@@ -189,12 +187,15 @@ def write_binding(folder: Path, world: str, n: int, seed: int, image_size: int) 
 
 def write_offline_benchmarks(root: str | Path, *, seed: int = 0, image_size: int = 64,
                              sizes: OfflineSizes = OfflineSizes()) -> Path:
-    """Write every analogue under ``root/offline-v<version>-<settings>/`` once and return that folder.
+    """Write every analogue under ``root/offline-<code>-<settings>/`` once and return that folder (``<code>``: a
+    digest of the code that writes them, so an edit to it writes them again).
 
     The folder appears complete or not at all (built in a temporary sibling, renamed at the end, under a lock),
     so notebooks running in parallel share one copy.
     """
-    settings = {"version": OFFLINE_VERSION, "seed": seed, "image_size": image_size, **asdict(sizes)}
+    from labclip_utils.cache import code_digest
+
+    settings = {"code": code_digest(__name__)[:12], "seed": seed, "image_size": image_size, **asdict(sizes)}
     tag = "-".join(str(v) for v in settings.values())
     folder = Path(root) / f"offline-{tag}"
     folder.parent.mkdir(parents=True, exist_ok=True)
