@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from labclip_utils.labclip import LabclipMap, hard_negative_loss
 from labclip_utils.metrics import swap_accuracy
-from labclip_utils.models.encoder import Encoder
+from labclip_utils.models.encoder import Encoder, pixel_dtype
 from labclip_utils.progress import tqdm
 from labclip_utils.scenes.dataset import SceneDataset
 
@@ -63,17 +63,18 @@ class FinetuneConfig:
 class FinetunedCLIP(nn.Module):
     """A CLIP-like model with a LABCLIP map on its text side: ``encode_text = A · model.encode_text``."""
 
-    def __init__(self, model: nn.Module, dim: int, init_logit_scale: float = 1.0) -> None:
+    def __init__(self, model: nn.Module, dim: int, init_logit_scale: float = 1.0,
+                 dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         self.model = model
-        dtype = next(model.parameters()).dtype
+        # A computes in the text tower's output dtype (the paper's CLIPFTAlignment: fp16 with an fp16 model)
         self.labclip = LabclipMap(dim, init_logit_scale).to(dtype)
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(pixels)
+        return self.model.encode_image(pixels.to(pixel_dtype(self.model)))
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.labclip.linear(self.model.encode_text(tokens))
+        return self.labclip.linear(self.model.encode_text(tokens).to(self.labclip.A.dtype))
 
 
 def _batches(n: int, config: FinetuneConfig, rng: np.random.Generator):
@@ -102,7 +103,8 @@ def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | Non
         scale, clamp = (max(1.0, float(own.exp())) if own is not None else 1.0), math.log(100)
     else:
         scale, clamp = config.init_logit_scale, None
-    model = FinetunedCLIP(copy.deepcopy(encoder.model), encoder.embed_dim, scale).to(encoder.device)
+    model = FinetunedCLIP(copy.deepcopy(encoder.model), encoder.embed_dim, scale,
+                          encoder.text_dtype).to(encoder.device)
     for p in model.parameters():
         p.requires_grad_(True)
     model.train()
@@ -112,7 +114,6 @@ def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | Non
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     images = train.images()
-    dtype = next(model.parameters()).dtype
     total = config.steps or (config.epochs or 0) * math.ceil(len(rows_with_negative) / config.batch_size)
     history, start = [], time.perf_counter()
 
@@ -123,10 +124,11 @@ def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | Non
     for step, batch in enumerate(tqdm(_batches(len(rows_with_negative), config, rng), total=total, desc="CLIP-FT",
                                       disable=not progress, leave=False), start=1):
         idx = [rows_with_negative[i] for i in batch]
-        pixels = encoder.to_pixels([images[i] for i in idx]).to(encoder.device, dtype)
+        pixels = encoder.to_pixels([images[i] for i in idx]).to(encoder.device)
         tokens = encoder.tokenize([train.captions[i] for i in idx] + [train.negatives[i] for i in idx])
-        img = F.normalize(model.encode_image(pixels), dim=-1)
-        txt = F.normalize(model.encode_text(tokens.to(encoder.device)), dim=-1)
+        # the loss in fp32 whatever the model computes in (fp16 logits round the softmax); gradients flow back
+        img = F.normalize(model.encode_image(pixels).float(), dim=-1)
+        txt = F.normalize(model.encode_text(tokens.to(encoder.device)).float(), dim=-1)
         loss = hard_negative_loss(img, txt[: len(idx)], txt[len(idx) :], model.labclip.logit_scale)
         opt.zero_grad(set_to_none=True)
         loss.backward()

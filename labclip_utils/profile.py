@@ -11,7 +11,8 @@ profile, each an environment variable:
 - ``LABCLIP_MODEL`` / ``LABCLIP_PRETRAINED``: the backbone of the real benchmarks (default ``ViT-B-32``/``openai``);
 - ``LABCLIP_SYNTHETIC_MODEL`` / ``LABCLIP_SYNTHETIC_PRETRAINED``: the backbone of the synthetic experiments
   (default ``ViT-L-14``/``openai``); a weights tag or a checkpoint file;
-- ``LABCLIP_PRECISION``: ``auto`` (fp16 on a GPU, fp32 on a CPU, as OpenAI's ``clip`` package), ``fp16`` or ``fp32``;
+- ``LABCLIP_PRECISION``: ``auto`` (fp16 on a GPU, fp32 on a CPU, as OpenAI's ``clip`` package), ``fp16``,
+  ``bf16`` or ``fp32``;
 - ``LABCLIP_SCALE``: a number in (0, 1] that shrinks scene counts, benchmark subsets and epochs together
   (a rehearsal on a CPU); 1 changes nothing;
 - ``LABCLIP_MIRROR``: a URL or folder that serves every download under its official file name
@@ -50,7 +51,7 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     (f"{SYNTHETIC_MODEL_ENV}, {SYNTHETIC_PRETRAINED_ENV}", "ViT-L-14, openai",
      "the CLIP of the synthetic experiments (a weights tag or a checkpoint file)"),
     (f"{MODEL_ENV}, {PRETRAINED_ENV}", "ViT-B-32, openai", "the CLIP of the real benchmarks"),
-    (f"{PRECISION_ENV}", "auto", "fp16 on a GPU and fp32 on a CPU (as OpenAI's clip package), or fp16, fp32"),
+    (f"{PRECISION_ENV}", "auto", "fp16 on a GPU and fp32 on a CPU (as OpenAI's clip package), or fp16, bf16, fp32"),
     ("LABCLIP_MIRROR", "unset",
      "fetch every file from <mirror>/<dataset>/<file> (a URL or a folder) instead of its official host"),
     (f"{SCALE_ENV}", "1", "shrink scene counts, benchmark subsets and epochs together (a rehearsal on a CPU)"),
@@ -189,8 +190,9 @@ def resolve_precision(requested: str | None, device: str) -> str:
     requested = (requested or "auto").strip().lower()
     if requested == "auto":
         return "fp16" if device.startswith("cuda") else "fp32"
-    if requested not in ("fp16", "fp32"):
-        raise ValueError(f"unknown precision {requested!r} (from ${PRECISION_ENV}); use 'auto', 'fp16' or 'fp32'")
+    if requested not in ("fp16", "bf16", "fp32"):
+        raise ValueError(f"unknown precision {requested!r} (from ${PRECISION_ENV}); use 'auto', 'fp16', 'bf16' or "
+                         "'fp32'")
     return requested
 
 

@@ -14,7 +14,8 @@ through exactly the code a Colab student's run goes through:
 - **checkpoint files** of a random-init open_clip ``ViT-B-32``, loaded through open_clip's own
   ``pretrained=<file>`` path (``LABCLIP_PRETRAINED`` / ``LABCLIP_SYNTHETIC_PRETRAINED``). The file name says
   "random-init", and the chapters say so when they run on it: every number of a rehearsal is meaningless;
-- **a small scale** (``LABCLIP_SCALE``), so that the whole book runs on 2 CPU cores.
+- **a small scale** (``LABCLIP_SCALE``), so that the whole book runs on 2 CPU cores;
+- **one chapter run again in fp16** (:data:`FP16_CHAPTER`), the precision ``LABCLIP_PRECISION=auto`` picks on a GPU.
 
 The synthetic experiments use ``ViT-B-32`` too (``LABCLIP_SYNTHETIC_MODEL``): the paper's ViT-L/14 encodes about
 2 s per image on a CPU, which no CI budget affords; its loading code is the same. Before any chapter runs, every
@@ -46,6 +47,9 @@ IMAGE_SIZE = 64
 #: The datasets the chapters fetch in the paper profile (``clevr_multi`` is not used by any chapter).
 REHEARSED = ("clevr", "pug_spar", "pug_spare", "coco", "coco_train", "aro", "sugarcrepe", "flickr30k",
              "labclip_released", "spacy", "nltk")
+#: The chapter executed a second time in fp16 (what ``LABCLIP_PRECISION=auto`` means on a GPU): it encodes images
+#: and captions with the synthetic experiments' open_clip model, fits A and probes (the whole diagnosis).
+FP16_CHAPTER = "05_modality_gap"
 SPARE_WORLDS = ("Desert", "Island", "MountainRange", "Spaceship")
 
 
@@ -322,9 +326,31 @@ def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool =
                 if path.stem not in only:
                     path.unlink()
         code = book.execute(stage / "notebooks", workers, WORK / "reports", prepare=not only)
+        if code == 0 and not only:
+            code = rehearse_precision(book, FP16_CHAPTER, "fp16")
     if code != 0 or only:
         return code
     return book.build(stage, WORK)
+
+
+def rehearse_precision(book, chapter: str, precision: str) -> int:
+    """Execute one chapter again with ``LABCLIP_PRECISION=precision``: on a GPU, ``auto`` means fp16, so the fp16
+    code paths (open_clip's mixed fp16/fp32 weights) must run somewhere before a student's Colab does. Its own stage,
+    not part of the site."""
+    stage = WORK / f"stage-{precision}"
+    book.stage(stage)
+    for path in (stage / "notebooks").glob("*.ipynb"):
+        if path.stem != chapter:
+            path.unlink()
+    os.environ["LABCLIP_PRECISION"] = precision
+    try:
+        print(f"rehearsal: {chapter} again with LABCLIP_PRECISION={precision}", flush=True)
+        code = book.execute(stage / "notebooks", 1, WORK / f"reports-{precision}", prepare=False)
+    finally:
+        del os.environ["LABCLIP_PRECISION"]
+    if code == 0:
+        print(f"rehearsal: {chapter} ran in {precision}", flush=True)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ def load_encoder(
 
     ``pretrained`` is a weights tag (``"openai"``, ``"laion2b_s34b_b79k"``, ``"seed0"`` for the miniature...) or a
     checkpoint file; ``None`` gives random init. ``device="auto"`` picks CUDA when available. ``precision``
-    (``"fp32"`` or ``"fp16"``) applies to open_clip models; the miniature always computes in fp32.
+    (``"fp32"``, ``"fp16"`` or ``"bf16"``) applies to open_clip models; the miniature always computes in fp32.
     """
     device = resolve_device(device)
     if name in CUSTOM_ENCODERS:

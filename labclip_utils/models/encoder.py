@@ -54,6 +54,20 @@ def _unique(keys: Sequence[Any]) -> tuple[list[int], list[int]]:
     return firsts, inverse
 
 
+def pixel_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype the image tower's first layer computes in: what pixels must be cast to.
+
+    Not the first parameter's: open_clip at ``precision="fp16"`` keeps embeddings such as ``positional_embedding``
+    in fp32 while its convolutions and linear layers are fp16, so pixels cast to the first parameter's dtype meet
+    an fp16 ``conv1`` as fp32 and the forward pass fails.
+    """
+    tower = getattr(model, "visual", model)
+    for module in tower.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            return module.weight.dtype
+    return next(model.parameters()).dtype
+
+
 class Encoder:
     """A frozen CLIP-like model behind one small interface.
 
@@ -89,7 +103,7 @@ class Encoder:
         self.precision = precision
         self.device = device
         self.fingerprint = weights_fingerprint(self.model)
-        self._dtype = next(self.model.parameters()).dtype
+        self._dtype = pixel_dtype(self.model)
         self.id = f"{name}/{pretrained or 'random-init'}/{self.fingerprint}" + (
             "" if precision == "fp32" else f"/{precision}")
         #: A hash of the code that computes the embeddings (this module and ``code_module``, transitively): part of
@@ -98,7 +112,11 @@ class Encoder:
         #: How many batches went through each tower (tests use this to prove cache hits encode nothing).
         self.calls = {"image": 0, "text": 0}
         with torch.inference_mode():
-            self.embed_dim = int(self._encode_text_batch(self.tokenize(["a red cube"])).shape[-1])
+            probe = self._encode_text_batch(self.tokenize(["a red cube"]))
+        self.embed_dim = int(probe.shape[-1])
+        #: The dtype text embeddings come out in (fp16 for open_clip at ``precision="fp16"``): what a layer stacked
+        #: on the text tower, such as CLIP-FT's A, must compute in.
+        self.text_dtype = probe.dtype
         self.calls["text"] = 0
 
     def __repr__(self) -> str:
