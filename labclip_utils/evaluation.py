@@ -19,6 +19,7 @@ import torch
 from labclip_utils.labclip import LabclipMap
 from labclip_utils.metrics import (
     ARO_VGA_MIN_COUNT,
+    RETRIEVAL_TIES,
     TIES_LABEL,
     choice_credit,
     image_to_text_recall,
@@ -92,7 +93,8 @@ def choice_scores(emb: Embeddings, task: ChoiceTask, labclip_map: LabclipMap | N
     return option_scores(images, texts[option_rows])
 
 
-def _choice_rows(task: ChoiceTask, scores: np.ndarray, cosine: np.ndarray | None = None) -> list[dict]:
+def _choice_rows(task: ChoiceTask, scores: np.ndarray, cosine: np.ndarray | None = None, plain: bool = True
+                 ) -> list[dict]:
     credit = choice_credit(scores, task.answer, task.ties)
     ties = TIES_LABEL[task.ties]
     rows = []
@@ -133,7 +135,10 @@ def _choice_rows(task: ChoiceTask, scores: np.ndarray, cosine: np.ndarray | None
                 rows.append({"subset": family, "metric": f"{how} mean", "value": row[how], "items": row["items"],
                              "definition": f"{how} mean of {row['subsets']}"})
     else:
-        score = "; plain CLIP scored with un-normalised text" if task.score == "raw_text_dot" else ""
+        score = ""
+        if task.score == "raw_text_dot":
+            score = ("; plain CLIP scored with un-normalised text" if plain
+                     else "; cosines, the text re-normalised after A")
         rows.append({"subset": task.name, "metric": "accuracy", "value": micro_accuracy(credit), "items": len(task),
                      "definition": ties + score})
         if task.metric == "binding":
@@ -153,11 +158,11 @@ def _retrieval_rows(task: RetrievalTask, emb: Embeddings, labclip_map: LabclipMa
     owner = torch.as_tensor(task.text_image)
     images = emb.image_rows(task.images)
     rows = []
-    for direction, recalls in (("text→image", text_to_image_recall(images, texts, owner)),
-                               ("image→text", image_to_text_recall(images, texts, owner))):
+    for direction, recalls in (("text→image", text_to_image_recall(images, texts, owner, ties=task.ties)),
+                               ("image→text", image_to_text_recall(images, texts, owner, ties=task.ties))):
         for k, value in recalls.items():
             rows.append({"subset": task.name, "metric": f"{direction} R@{k}", "value": value, "items": len(task),
-                         "definition": f"{len(images)} images, {len(task)} captions"})
+                         "definition": f"{len(images)} images, {len(task)} captions; {RETRIEVAL_TIES[task.ties]}"})
     return rows
 
 
@@ -181,7 +186,7 @@ def evaluate(encoder: Encoder, task: Task, maps: Mapping[str, LabclipMap | None]
             if task.score == "raw_text_dot" and labclip_map is None:
                 cosine = option_scores(emb.image_rows(task.images)[torch.as_tensor(task.image_index)],
                                        emb.texts[torch.tensor([[emb.text_row[t] for t in o] for o in task.options])])
-            rows = _choice_rows(task, choice_scores(emb, task, labclip_map), cosine)
+            rows = _choice_rows(task, choice_scores(emb, task, labclip_map), cosine, plain=labclip_map is None)
         else:
             rows = _retrieval_rows(task, emb, labclip_map)
         frames.append(pd.DataFrame(rows).assign(benchmark=task.name, model=label, precision=encoder.precision))

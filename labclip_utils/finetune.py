@@ -42,6 +42,9 @@ class FinetuneConfig:
     init_logit_scale: float | None = 1.0
     seed: int = 0
     eval_every: int = 50
+    #: Leave out rows whose negative is their caption (the authors' same-colour CLEVR rows), which the paper's
+    #: code trains on.
+    drop_unchanged: bool = False
 
     def __post_init__(self) -> None:
         if (self.epochs is None) == (self.steps is None):
@@ -95,7 +98,8 @@ def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | Non
     the validation swap accuracy every ``config.eval_every`` steps.
     """
     config = config or FinetuneConfig.paper()
-    rows_with_negative = [i for i, n in enumerate(train.negatives) if n is not None]
+    rows_with_negative = [i for i, n in enumerate(train.negatives)
+                          if n is not None and not (config.drop_unchanged and n == train.captions[i])]
     if not rows_with_negative:
         raise ValueError(f"{train.name}: no scene has a hard negative to fine-tune on")
     if config.init_logit_scale is None:
@@ -149,7 +153,7 @@ def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | Non
 
 
 def _swap(encoder: Encoder, ds: SceneDataset) -> float:
-    keep = [i for i, n in enumerate(ds.negatives) if n is not None]
+    keep = [i for i, n in enumerate(ds.negatives) if n is not None and n != ds.captions[i]]
     images = encoder.encode_images(list(ds.images(keep)), progress=False)
     pos = encoder.encode_texts([ds.captions[i] for i in keep], progress=False)
     neg = encoder.encode_texts([ds.negatives[i] for i in keep], progress=False)

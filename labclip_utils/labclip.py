@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -179,8 +179,8 @@ def fit_labclip(train: Triplet, val: Triplet | None = None, config: LabclipConfi
     """
     images, pos, neg = _usable(check_triplet(train, "train"), config, "train")
     dim = images.shape[1]
-    if val is not None:
-        val = _usable(check_triplet(val, "val", dim), config, "val")
+    if val is not None:  # the swap test leaves out rows whose negative is their caption, whatever training does
+        val = _usable(check_triplet(val, "val", dim), replace(config, drop_unchanged=True), "val")
     if config.keep == "best_val" and val is None:
         raise ValueError("keep='best_val' needs a validation set")
     gen = torch.Generator().manual_seed(config.seed)

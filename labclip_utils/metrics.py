@@ -11,8 +11,9 @@ explicit:
 
 **ARO macro**: the mean of per-group accuracies (VG-R: per relation; VG-A: per attribute pair with at least 25
 items); **micro**: the plain mean over items. **Recall@K** in both directions, dense (any relevance matrix) or
-chunked (one owner image per caption, for 25k×5k sets). **SugarCrepe means**: per family, count-weighted (the
-SugarCrepe paper's aggregate table) and unweighted (LABCLIP's notebook).
+chunked (one owner image per caption, for 25k×5k sets); an exact tie in a ranking gives one hit, to the later
+column, as the paper's code reads a sort (:data:`RETRIEVAL_TIES` has the other rules). **SugarCrepe means**: per
+family, count-weighted (the SugarCrepe paper's aggregate table) and unweighted (LABCLIP's notebook).
 """
 
 from __future__ import annotations
@@ -140,27 +141,84 @@ def micro_accuracy(correct: np.ndarray) -> float:
     return float(correct.mean())
 
 
-def recall_at_k(scores: torch.Tensor, relevant: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[int, float]:
-    """For each query row, is any relevant column among its top-k scores? Mean over rows, per k."""
+RetrievalTies = Literal["last", "first", "correct"]
+#: How a retrieval rank treats a column that scores exactly the true one's score (duplicated images, repeated
+#: captions, fp16 embeddings).
+RETRIEVAL_TIES: dict[str, str] = {
+    "last": "a tie is one hit: of tied columns the later one ranks first (LABCLIP's and ARO's argsort, read from "
+            "its end)",
+    "first": "a tie is one hit: of tied columns the earlier one ranks first (torch.topk on a CPU, CLIP_benchmark)",
+    "correct": "every tied column counts as a hit",
+}
+
+
+def check_retrieval_ties(ties: str) -> None:
+    """Refuse a retrieval tie rule outside :data:`RETRIEVAL_TIES`."""
+    if ties not in RETRIEVAL_TIES:
+        raise ValueError(f"unknown retrieval tie rule {ties!r}; use one of {tuple(RETRIEVAL_TIES)}")
+
+
+def ranks_of_true(scores: torch.Tensor, true_column: torch.Tensor, chunk: int = 4096,
+                  ties: RetrievalTies = "last") -> torch.Tensor:
+    """0-based rank of each row's true column, in row chunks: the columns scoring strictly higher, plus the tied
+    columns that the tie rule puts before it (``"last"``: the later ones; ``"first"``: the earlier ones;
+    ``"correct"``: none)."""
+    check_retrieval_ties(ties)
+    out = []
+    for start in range(0, len(scores), chunk):
+        block = scores[start : start + chunk]
+        col = true_column[start : start + chunk, None]
+        true = block.gather(1, col)
+        rank = (block > true).sum(dim=1)
+        if ties != "correct":
+            index = torch.arange(block.shape[1], device=block.device)[None, :]
+            before = index > col if ties == "last" else index < col
+            rank = rank + ((block == true) & before).sum(dim=1)
+        out.append(rank)
+    return torch.cat(out)
+
+
+def best_relevant(scores: torch.Tensor, relevant: torch.Tensor, ties: RetrievalTies = "last"
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row, the relevant column that ranks best (highest score; among equal ones, the one the tie rule puts
+    first), and whether the row has any relevant column."""
+    check_retrieval_ties(ties)
+    masked = scores.masked_fill(~relevant, float("-inf"))
+    top = masked.max(dim=1, keepdim=True).values
+    index = torch.arange(scores.shape[1], device=scores.device).expand_as(scores)
+    candidates = relevant & (masked == top)
+    if ties == "last":
+        col = index.masked_fill(~candidates, -1).max(dim=1).values
+    else:
+        col = index.masked_fill(~candidates, scores.shape[1]).min(dim=1).values
+    has = relevant.any(dim=1)
+    return col.clamp(0, scores.shape[1] - 1), has
+
+
+def recall_at_k(scores: torch.Tensor, relevant: torch.Tensor, ks: Sequence[int] = (1, 5, 10),
+                ties: RetrievalTies = "last") -> dict[int, float]:
+    """For each query row, is any relevant column among its top-k scores? Mean over rows, per k; exact ties
+    ranked by ``ties`` (:data:`RETRIEVAL_TIES`)."""
     if scores.shape != relevant.shape:
         raise ValueError(f"scores {tuple(scores.shape)} and relevant {tuple(relevant.shape)} differ in shape")
-    top = scores.topk(min(max(ks), scores.shape[1]), dim=1).indices
-    hit = relevant.bool().gather(1, top)
-    return {k: hit[:, :k].any(dim=1).float().mean().item() for k in ks}
+    col, has = best_relevant(scores, relevant.bool(), ties)
+    ranks = ranks_of_true(scores, col, ties=ties)
+    return {k: (has & (ranks < k)).float().mean().item() for k in ks}
 
 
 def retrieval(images: torch.Tensor, texts: torch.Tensor, relevant: torch.Tensor | None = None,
-              ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+              ks: Sequence[int] = (1, 5, 10), ties: RetrievalTies = "last") -> dict[str, float]:
     """Image→text and text→image recall@k. ``relevant[i, j]`` marks text ``j`` as correct for image ``i``
     (default: the diagonal, one caption per image)."""
     scores = images @ texts.T
     relevant = torch.eye(len(images), len(texts), dtype=torch.bool) if relevant is None else relevant.bool()
-    i2t, t2i = recall_at_k(scores, relevant, ks), recall_at_k(scores.T, relevant.T, ks)
+    i2t, t2i = recall_at_k(scores, relevant, ks, ties), recall_at_k(scores.T, relevant.T, ks, ties)
     return {**{f"i2t_R@{k}": v for k, v in i2t.items()}, **{f"t2i_R@{k}": v for k, v in t2i.items()}}
 
 
 def caption_set_retrieval(images: torch.Tensor, caption_set: torch.Tensor, true_index: torch.Tensor,
-                          swap_index: torch.Tensor, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+                          swap_index: torch.Tensor, ks: Sequence[int] = (1, 5, 10),
+                          ties: RetrievalTies = "last") -> dict[str, float]:
     """The paper's synthetic retrieval: each image against the *whole* caption set.
 
     Returns image→text R@k and the "reverse recall": the share of images whose top-1 caption is their
@@ -169,39 +227,33 @@ def caption_set_retrieval(images: torch.Tensor, caption_set: torch.Tensor, true_
     scores = images @ caption_set.T
     relevant = torch.zeros_like(scores, dtype=torch.bool)
     relevant[torch.arange(len(images)), true_index] = True
-    out = {f"i2t_R@{k}": v for k, v in recall_at_k(scores, relevant, ks).items()}
-    out["reverse_R@1"] = (scores.argmax(dim=1) == swap_index).float().mean().item()
+    out = {f"i2t_R@{k}": v for k, v in recall_at_k(scores, relevant, ks, ties).items()}
+    top1, _ = best_relevant(scores, torch.ones_like(relevant), ties)  # the top-ranked caption under the tie rule
+    out["reverse_R@1"] = (top1 == swap_index).float().mean().item()
     return out
 
 
-def ranks_of_true(scores: torch.Tensor, true_column: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """0-based rank of each row's true column (how many columns score strictly higher), in row chunks."""
-    out = []
-    for start in range(0, len(scores), chunk):
-        block = scores[start : start + chunk]
-        true = block.gather(1, true_column[start : start + chunk, None])
-        out.append((block > true).sum(dim=1))
-    return torch.cat(out)
-
-
 def text_to_image_recall(images: torch.Tensor, texts: torch.Tensor, text_image: torch.Tensor,
-                         ks: Sequence[int] = (1, 5, 10), chunk: int = 4096) -> dict[int, float]:
+                         ks: Sequence[int] = (1, 5, 10), chunk: int = 4096,
+                         ties: RetrievalTies = "last") -> dict[int, float]:
     """Share of captions whose own image is among the top-K images (LABCLIP's ``get_results_t2i``)."""
-    ranks = torch.cat([ranks_of_true(texts[s : s + chunk] @ images.T, text_image[s : s + chunk])
+    ranks = torch.cat([ranks_of_true(texts[s : s + chunk] @ images.T, text_image[s : s + chunk], ties=ties)
                        for s in range(0, len(texts), chunk)])
     return {k: (ranks < k).float().mean().item() for k in ks}
 
 
 def image_to_text_recall(images: torch.Tensor, texts: torch.Tensor, text_image: torch.Tensor,
-                         ks: Sequence[int] = (1, 5, 10), chunk: int = 1024) -> dict[int, float]:
+                         ks: Sequence[int] = (1, 5, 10), chunk: int = 1024,
+                         ties: RetrievalTies = "last") -> dict[int, float]:
     """Share of images with at least one of their captions among the top-K captions."""
     hits = {k: 0 for k in ks}
-    kmax = min(max(ks), len(texts))
     for s in range(0, len(images), chunk):
-        top = (images[s : s + chunk] @ texts.T).topk(kmax, dim=1).indices
-        own = text_image[top] == torch.arange(s, s + len(top))[:, None]
+        scores = images[s : s + chunk] @ texts.T
+        own = text_image[None, :] == torch.arange(s, s + len(scores))[:, None]
+        col, has = best_relevant(scores, own, ties)
+        ranks = ranks_of_true(scores, col, ties=ties)
         for k in ks:
-            hits[k] += int(own[:, :k].any(dim=1).sum())
+            hits[k] += int((has & (ranks < k)).sum())
     return {k: hits[k] / len(images) for k in ks}
 
 

@@ -50,33 +50,65 @@ PROTOCOL: tuple[Choice, ...] = (
            "in both; the paper's split is one call away (`split=\"paper\"`)",
            ("clevr", "pug_spar", "pug_spare")),
     Choice("captions", "Captions",
-           "CLEVR: \"red cube and blue sphere\" (no articles; which object comes first depends on Python's string "
-           "hashing); PUG: \"Red Crow and Blue Fox\"",
-           "no articles, objects in scene order", "\"a red cube and a blue sphere\" (with articles)",
+           "CLEVR: \"red cube and blue sphere\" (no articles), as the 2-object caption set writes the combination: "
+           "it is built by looping over Python *sets* of colours and shapes, so the colour met first leads (for one "
+           "colour, the shape met first), and that order follows string hashing, which changes between runs; "
+           "PUG: \"Red Crow and Blue Fox\", character 1 first",
+           "no articles; CLEVR: the caption set's order with colours (then shapes) in alphabetical order, one of "
+           "the orders the authors' code produces; PUG: character 1 first",
+           "\"a red cube and a blue sphere\" (with articles), objects in the scene's order",
            "the miniature's text tower learned captions with articles", ("clevr", "pug_spar", "pug_spare")),
     Choice("negative", "Hard negative",
-           "the two attributes swapped, written as the caption set writes it: on PUG:SPAR \"Blue o2 and Red o1\" "
-           "(the blue object first), on CLEVR and SPARE \"a2 o1 and a1 o2\"",
-           "the same", "the same", "", ("clevr", "pug_spar", "pug_spare")),
+           "the two attributes swapped, written as the caption set writes the swapped combination. CLEVR: the "
+           "caption's first colour stays first and the *shapes* swap (\"purple sphere and red cube\" → "
+           "\"purple cube and red sphere\"); PUG:SPAR: \"Blue o2 and Red o1\" (the blue object first); "
+           "SPARE: \"a2 o1 and a1 o2\"",
+           "the same; `load_binding_scenes(…, clevr_captions=\"scene\")` gives the offline profile's CLEVR "
+           "captions and negatives instead",
+           "CLEVR-like scenes: the caption's object order with the colours swapped (\"a blue cube and a red "
+           "sphere\"); PUG-like: as the paper",
+           "both describe the same swapped scene; the offline scenes keep the order the miniature was trained on",
+           ("clevr", "pug_spar", "pug_spare")),
+    Choice("training_rows", "Rows without a swap",
+           "a CLEVR scene of two objects of one colour has no attribute swap; the code uses the caption itself as "
+           "the negative and *trains* on the row (334 of 2,624 training rows in a CSV made with the authors' "
+           "generator): the caption then stands twice among the image's 2B candidate texts, so that image→text "
+           "term can fall no lower than log 2 and the row pulls image and caption together without teaching "
+           "binding; the swap test leaves these rows out",
+           "the same; leaving them out of training is an option (`clevr_captions=\"scene\"` or "
+           "`SceneSettings(unswappable=\"skip\")`; CLIP-FT: `FinetuneConfig(drop_unchanged=True)`)",
+           "none occur: the generated scenes draw two different colours",
+           "", ("clevr",)),
     Choice("baseline", "CLEVR \"before\" score",
            "the raw dot product of the normalised image with the *un-normalised* text embedding; after LABCLIP, "
            "cosines (the text is re-normalised after A)",
            "the same (both the raw-dot and the cosine accuracy are reported)", "cosine, and the raw-dot variant",
            "", ("clevr",)),
-    Choice("ties", "Ties in the swap test",
-           "CLEVR: a tie counts as correct, scenes whose two colours are equal are left out; PUG: strictly higher",
-           "the same", "the same", "", ("clevr", "pug_spar", "pug_spare")),
+    Choice("ties", "Ties",
+           "swap test: CLEVR counts a tie as correct and leaves out scenes whose negative is their caption; PUG needs "
+           "a strictly higher score. Retrieval (COCO, the CLEVR caption set): a ranking is read from a sort, so of "
+           "exactly tied items one ranks first: LABCLIP's and ARO's `argsort`, read from its end, put the later one "
+           "first where the sort is stable, CLIP_benchmark's `topk` the earlier one on a CPU. COCO-Order: `argmax` "
+           "over scores computed in fp16 with every option encoded separately, so an option equal to the original "
+           "caption may tie it or miss it by the last bit of a matrix product: the outcome on such items is not "
+           "defined by the protocol",
+           "swap test: the same. Retrieval: one hit per tie, the later column first (`ties=\"last\"`); "
+           "`ties=\"correct\"` (the book's rule before) counts every tied column as a hit. COCO-Order: equal texts "
+           "are encoded once, so they tie exactly and `argmax` gives the tie to the original caption (option 0)",
+           "the same as the paper profile", "", ("clevr", "pug_spar", "pug_spare", "coco_retrieval", "aro_order")),
     Choice("backbone", "CLIP backbone",
            "CLEVR and PUG scripts: ViT-L/14 (OpenAI); COCO, ARO and SugarCrepe: ViT-B/32 (OpenAI)",
            "the same, each selectable (`LABCLIP_SYNTHETIC_MODEL`, `LABCLIP_MODEL`); every chapter prints which ran",
            "the miniature CLIP", "no pretrained weights can be downloaded offline"),
     Choice("precision", "Precision",
            "LABCLIP's and ARO's notebooks: OpenAI's `clip` package, fp16 on a GPU (fp32 on a CPU); SugarCrepe's "
-           "`main_eval.py`: open_clip in fp32",
-           "open_clip at `LABCLIP_PRECISION` (default: fp16 on a GPU, fp32 on a CPU, as the `clip` package); "
-           "recorded in every result row",
-           "fp32", "a CPU; scores are computed in fp32 from fp16 embeddings (the notebooks compute them in fp16, so "
-           "exact ties are a little more frequent there)"),
+           "`main_eval.py`: open_clip in fp32; CLIP-FT trains in fp16 with A in fp16",
+           "open_clip at `LABCLIP_PRECISION` (default: fp16 on a GPU, fp32 on a CPU, as the `clip` package; bf16 on "
+           "request): its linear and convolution weights in that precision, embeddings such as the positional one "
+           "in fp32; pixels enter in the first layer's precision; CLIP-FT's A in the text tower's; recorded in "
+           "every result row",
+           "fp32", "a CPU; scores and losses are computed in fp32 from fp16 embeddings (the notebooks compute them "
+           "in fp16, so exact ties are a little more frequent there)"),
     Choice("which_A", "Which A for the synthetic rows",
            "one A per dataset (CLEVR, PUG:SPAR, PUG:SPARE), trained on that dataset's training split",
            "the same", "the same, on each analogue", "", ("clevr", "pug_spar", "pug_spare")),

@@ -22,7 +22,7 @@ from typing import Literal, Protocol
 import numpy as np
 from PIL import Image
 
-from labclip_utils.metrics import Ties, check_ties
+from labclip_utils.metrics import RetrievalTies, Ties, check_retrieval_ties, check_ties
 
 
 class BenchmarkFormatError(ValueError):
@@ -196,7 +196,8 @@ class ChoiceTask:
 @dataclass
 class RetrievalTask:
     """Image↔text retrieval: caption ``j`` belongs to ``images[text_image[j]]`` (COCO Karpathy test: 5 captions
-    per image)."""
+    per image). ``ties``: how an exact tie in a ranking counts (:data:`~labclip_utils.metrics.RETRIEVAL_TIES`;
+    the paper's code gives it to the later column, ``"correct"`` counts every tied column as a hit)."""
 
     name: str
     images: list[ImageSource]
@@ -204,8 +205,10 @@ class RetrievalTask:
     text_image: np.ndarray
     source: Path | str
     notes: dict = field(default_factory=dict)
+    ties: RetrievalTies = "last"
 
     def __post_init__(self) -> None:
+        check_retrieval_ties(self.ties)
         if len(self.texts) != len(self.text_image):
             raise ValueError(f"{self.name}: {len(self.texts)} captions but {len(self.text_image)} image indices")
         if not self.texts:
@@ -229,9 +232,10 @@ def scene_request(ds) -> tuple[list[ImageSource], list[str]]:
 def swap_task(ds, name: str | None = None, *, split: str | None = None, ties: Ties = "strict",
               score: Score = "cosine") -> ChoiceTask:
     """The swap test on a scene dataset (generated or read from files): each scene's caption against its
-    attribute-swapped negative, options ``(negative, caption)``. Scenes without a negative are left out and
-    counted in ``notes``. ``split`` picks one split; the whole dataset is still what gets encoded (once, shared
-    with :func:`~labclip_utils.store.embed_scenes`)."""
+    attribute-swapped negative, options ``(negative, caption)``. Scenes without a negative, or whose negative is
+    their caption (the authors' CLEVR rows of two same-coloured objects), are left out and counted in ``notes``.
+    ``split`` picks one split; the whole dataset is still what gets encoded (once, shared with
+    :func:`~labclip_utils.store.embed_scenes`)."""
     if split is not None and split not in ("train", "val", "test"):
         raise ValueError(f"unknown split {split!r}; choose 'train', 'val' or 'test'")
     refs, texts = scene_request(ds)
@@ -241,7 +245,7 @@ def swap_task(ds, name: str | None = None, *, split: str | None = None, ties: Ti
         rows = ds.paper_indices[("train", "val", "test").index(split)]
     else:
         rows = np.flatnonzero(np.asarray(ds.split == split)).tolist()
-    keep = [i for i in rows if ds.negatives[i] is not None]
+    keep = [i for i in rows if ds.negatives[i] is not None and ds.negatives[i] != ds.captions[i]]
     if not keep:
         raise ValueError(f"{ds.name}: no scene{'' if split is None else f' of split {split!r}'} has a hard negative")
     images, index = unique_images([refs[i] for i in keep])

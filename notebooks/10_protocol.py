@@ -87,7 +87,16 @@ show(pd.DataFrame([{"experiment": key, "what": title} for key, title in EXPERIME
 #   intended images.
 # - **CLEVR caption order.** The CLEVR caption set is built by iterating Python *sets* of strings, whose order
 #   changes with `PYTHONHASHSEED`: whether a scene is captioned "red cube and blue sphere" or "blue sphere and red
-#   cube" changes between runs. This book keeps the scene's own order.
+#   cube" changes between runs. What every run shares is that a caption and its negative start with the same
+#   colour and the negative swaps the *shapes*. The paper profile fixes the order to the alphabetical one (one of the
+#   orders their code produces) and keeps that shared structure; the offline profile keeps the scene's own order.
+# - **Rows that cannot be swapped.** A CLEVR scene of two same-coloured objects has no swapped caption; the authors'
+#   code uses the caption itself as the negative and trains on the row. The swap test leaves those rows out; in
+#   training, the image's caption then appears twice among its candidate texts, so the image→text loss of that row
+#   cannot go below $\log 2$. The paper profile trains on them too; `clevr_captions="scene"` leaves them out.
+# - **Ties decided by a sort.** The paper's retrieval code reads recall from `argsort`, whose order among exactly
+#   equal scores is whatever the sort does (stable on small inputs, not on large ones). The book counts one hit per
+#   tie, the later item first, which is what a stable sort read from its end gives.
 # - **Perturbations drawn afresh.** ARO's order benchmarks draw new scramblings at every run, so two runs of the same
 #   model differ. This book draws them once from a seed and stores them, with the same functions and generators.
 #

@@ -111,5 +111,9 @@ def test_raw_text_dot_scores_plain_clip_with_unnormalised_text(tiny_encoder, tmp
     # with a map, texts are re-normalised after A, as in the paper
     mapped = choice_scores(emb, task, LabclipMap(tiny_encoder.embed_dim))[0]
     np.testing.assert_allclose(mapped, (image @ torch.nn.functional.normalize(raw, dim=-1).T).numpy()[0], atol=1e-5)
-    table = evaluate(tiny_encoder, task, store=store, progress=False)
+    table = evaluate(tiny_encoder, task, {"CLIP": None, "LABCLIP": LabclipMap(tiny_encoder.embed_dim)}, store=store,
+                     progress=False)
     assert "un-normalised text" in table.definition.iloc[0]
+    labclip = table[table.model == "LABCLIP"]
+    assert not labclip.definition.str.contains("plain CLIP").any(), "a LABCLIP row says what it is"
+    assert labclip.definition.str.contains("re-normalised after A").all()

@@ -211,6 +211,105 @@ def test_spar_negative_is_written_as_the_papers_caption_set_writes_it(tmp_path):
         assert negative == ((a2, o1), (a1, o2)), "SPARE's caption set has every order: 'a2 o1 and a1 o2'"
 
 
+def _reference_caption_labels(labels, colours, shapes):
+    """The authors' ``get_pair_labels`` and ``get_caption_labels`` (``alignment/clevr_alignment_utils.py``), with
+    their sets' iteration order given as lists: the caption set, and each row's caption and negative index."""
+    pair_labels = []
+    for attr1 in colours:
+        for obj1 in shapes:
+            for attr2 in colours:
+                for obj2 in shapes:
+                    if obj1 == obj2:
+                        continue
+                    if (attr1, obj1, attr2, obj2) in pair_labels or (attr2, obj2, attr1, obj1) in pair_labels:
+                        continue
+                    pair_labels.append((attr1, obj1, attr2, obj2))
+    index = {label: i for i, label in enumerate(pair_labels)}
+    captions = [f"{p[0]} {p[1]} and {p[2]} {p[3]}" for p in pair_labels]
+    positives, negatives = [], []
+    for p in labels:
+        positives.append(index[p] if p in index else index[(p[2], p[3], p[0], p[1])])
+        n = (p[2], p[1], p[0], p[3])
+        negatives.append(index[n] if n in index else index[(n[2], n[3], n[0], n[1])])
+    return captions, positives, negatives
+
+
+@pytest.fixture
+def clevr_renders(tmp_path):
+    """Scenes in the authors' CLEVR layout without the book's metadata (as the real download), same-colour pairs
+    included (the authors' generator draws colours with repetition)."""
+    from dataclasses import replace
+
+    from labclip_utils.scenes import SceneDataset
+
+    ds = make_scenes(400, "clevr", 2, seed=3, colors=COLOURS, shapes=SHAPES3)
+    records = [r if i % 8 else replace(r, objects=(r.objects[0], replace(r.objects[1], color=r.objects[0].color)))
+               for i, r in enumerate(ds.records)]  # every eighth scene: two objects of one colour
+    ds = SceneDataset(records, ds.settings, name=ds.name, attributes=ds.attributes, objects=ds.objects)
+    folder = save_scenes(ds, tmp_path / "clevr")
+    (folder / "labclip.json").unlink()
+    return folder
+
+
+def test_clevr_captions_negatives_and_rows_are_the_authors(clevr_renders, tiny_encoder, tmp_path):
+    from labclip_utils.benchmarks.scenes import load_binding_scenes
+    from labclip_utils.labclip import fit_on_dataset
+    from labclip_utils.store import EmbeddingStore
+    from labclip_utils.tasks import swap_task
+
+    ds = load_binding_scenes(clevr_renders, split_kind="paper")
+    labels = [tuple(v for o in r.objects for v in (o.color, o.shape)) for r in ds.records]  # the CSV's order
+    captions, pos, neg = _reference_caption_labels(labels, sorted(COLOURS), sorted(SHAPES3))
+    assert ds.captions == [captions[i] for i in pos]
+    assert ds.negatives == [captions[i] for i in neg], "same pairs, same words, same order as the authors'"
+    same_colour = [i for i in range(len(ds)) if pos[i] == neg[i]]
+    assert same_colour and all(ds.negatives[i] == ds.captions[i] for i in same_colour)
+    i = next(i for i in range(len(ds)) if pos[i] != neg[i])
+    (a1, o1), (a2, o2) = ds.pairs[i]
+    assert a1 <= a2 and ds.negative_pairs[i] == ((a1, o2), (a2, o1)), "same first colour, shapes swapped"
+
+    # the swap test: the authors' test rows whose negative differs from the caption, in the same order
+    train, val, test = _reference_clevr_split(labels)
+    task = swap_task(ds, split="test")
+    assert task.options == [(captions[neg[i]], captions[pos[i]]) for i in test if pos[i] != neg[i]]
+    # training: every training row, same-colour ones included (18 vs 21 steps per epoch in the audit's CSV)
+    store = EmbeddingStore(tmp_path / "emb")
+    fit = fit_on_dataset(tiny_encoder, ds, LabclipConfig(epochs=1, batch_size=8), store=store, progress=False)
+    train_rows = int((ds.split == "train").sum())
+    assert train_rows == len(set(train)) and any(i in same_colour for i in train)
+    assert fit.history["steps"].iloc[-1] == -(-train_rows // 8)
+    # the labelled option: same-colour scenes without a negative, so training leaves them out (the book's rule)
+    dropped = fit_on_dataset(tiny_encoder, ds.with_settings(unswappable="skip"), LabclipConfig(epochs=1, batch_size=8),
+                             store=store, progress=False)
+    kept = train_rows - len(set(train) & set(same_colour))
+    assert dropped.history["steps"].iloc[-1] == -(-kept // 8)
+
+
+def test_clip_ft_trains_on_same_colour_rows_unless_told(clevr_renders, tiny_encoder):
+    from labclip_utils.benchmarks.scenes import load_binding_scenes
+    from labclip_utils.finetune import finetune_clip
+
+    train = load_binding_scenes(clevr_renders, split_kind="paper").select("train")
+    same = sum(n == c for n, c in zip(train.negatives, train.captions, strict=True))
+    assert same > 0
+    for drop, rows in ((False, len(train)), (True, len(train) - same)):
+        config = FinetuneConfig(optimizer="sgd", lr=0.01, epochs=1, batch_size=32, drop_unchanged=drop)
+        _, history = finetune_clip(tiny_encoder, train, config=config, progress=False)
+        assert len(history) == -(-rows // 32)
+
+
+def test_clevr_book_captions_stay_an_option(clevr_renders):
+    from labclip_utils.benchmarks.scenes import load_binding_scenes
+
+    ours = load_binding_scenes(clevr_renders, split_kind="paper", clevr_captions="scene")
+    for rec, pairs, negative in zip(ours.records, ours.pairs, ours.negative_pairs, strict=True):
+        assert pairs == tuple((o.color, o.shape) for o in rec.objects)  # the file's order
+        (a1, o1), (a2, o2) = pairs
+        assert negative == (None if a1 == a2 else ((a2, o1), (a1, o2))), "colours swapped, same-colour skipped"
+    with pytest.raises(ValueError, match="clevr_captions"):
+        load_binding_scenes(clevr_renders, clevr_captions="sorted")
+
+
 def test_pug_positions_accept_every_value_and_optional_columns(tmp_path):
     folder = save_scenes(make_scenes(30, "spar", 2, seed=1), tmp_path / "spar")
     table = pd.read_csv(folder / "labels.csv", dtype=str, keep_default_na=False)
@@ -431,3 +530,55 @@ def test_paper_numbers_sit_beside_ours_only_for_the_same_experiment():
     table = headline_table(pd.DataFrame(rows))
     assert table.loc["CLEVR swap test", "paper: LABCLIP"] == 0.95
     assert pd.isna(table.loc["ARO VG-Attribution (macro)", "paper: LABCLIP"]), "A from scenes is not the paper's"
+
+
+# -- ties in retrieval ------------------------------------------------------------------------------------------
+def _reference_t2i(image_features, text_features, per_image):
+    """LABCLIP's ``get_results_t2i`` (``alignment/coco_utils.py``): argsort each caption's image scores, read the top
+    K from the end."""
+    similarity = (image_features @ text_features.T).T
+    hits = {1: 0, 2: 0, 3: 0}
+    for i in range(similarity.shape[0]):
+        b = similarity[i].argsort()
+        for k in hits:
+            hits[k] += int(i // per_image in b[-k:])
+    return {k: v / similarity.shape[0] for k, v in hits.items()}
+
+
+def _reference_topk_i2t(image_features, text_features, text_image):
+    """CLIP_benchmark's rule: an image is a hit at K when one of its captions is among ``topk`` of its row."""
+    scores = image_features @ text_features.T
+    hits = {1: 0, 2: 0, 3: 0}
+    for i in range(scores.shape[0]):
+        for k in hits:
+            hits[k] += int(any(text_image[j] == i for j in scores[i].topk(k).indices.tolist()))
+    return {k: v / scores.shape[0] for k, v in hits.items()}
+
+
+def test_retrieval_ties_follow_the_papers_code_not_ours():
+    import torch
+
+    from labclip_utils import metrics
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.nn.functional.normalize(torch.randn(3, 8, generator=g), dim=1)
+    images = base[[0, 1, 2, 0, 1, 2]]  # every image twice: each caption ties with its image's duplicate
+    texts = torch.nn.functional.normalize(base[[0, 0, 1, 1, 2, 2, 0, 0, 1, 1, 2, 2]]
+                                          + 0.3 * torch.randn(12, 8, generator=g), dim=1)
+    owner = torch.arange(12) // 2
+    scores_t2i = texts @ images.T
+    assert torch.equal(scores_t2i.argsort(dim=1), scores_t2i.argsort(dim=1, stable=True)), \
+        "the fixture is small enough for torch's sort to be stable, so the reference is deterministic"
+    reference = _reference_t2i(images, texts, per_image=2)
+    ours = metrics.text_to_image_recall(images, texts, owner, ks=(1, 2, 3))
+    assert ours == pytest.approx(reference)
+    ours_before = metrics.text_to_image_recall(images, texts, owner, ks=(1, 2, 3), ties="correct")
+    assert ours_before[1] > ours[1], "counting every tie as a hit inflates R@1 (the book's rule before)"
+    ranks = metrics.ranks_of_true(scores_t2i, owner)
+    assert ranks.tolist() == [int((scores_t2i[i].argsort().flip(0) == owner[i]).nonzero()) for i in range(12)]
+    assert (ranks[:6] >= 1).all(), "the earlier copy of each image loses its tie to the later one"
+    # image→text under torch.topk's order (CLIP_benchmark): the earlier tied caption ranks first
+    assert metrics.image_to_text_recall(images, texts, owner, ks=(1, 2, 3), ties="first") == \
+        pytest.approx(_reference_topk_i2t(images, texts, owner))
+    with pytest.raises(ValueError, match="tie rule"):
+        metrics.text_to_image_recall(images, texts, owner, ties="strict")

@@ -2,15 +2,17 @@
 
 A folder in any of the three real layouts (read by :func:`labclip_utils.scenes.load_scenes`) becomes the
 swap test: each scene's caption against its attribute-swapped negative. As in LABCLIP's code, CLEVR counts
-ties as correct and skips scenes whose negative would equal the caption; PUG counts ties as wrong.
+ties as correct and skips scenes whose negative would equal the caption (they stay in LABCLIP's training rows);
+PUG counts ties as wrong.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from labclip_utils.scenes import load_scenes
-from labclip_utils.scenes.formats import SPAR_FILE, SPARE_FILE
+from labclip_utils.scenes.formats import SETTINGS_FILE, SPAR_FILE, SPARE_FILE
 from labclip_utils.tasks import ChoiceTask, swap_task
 
 
@@ -28,11 +30,29 @@ def dataset_folder(root: str | Path) -> Path:
     return inner[0] if len(inner) == 1 else root
 
 
-def load_binding_scenes(root: str | Path, split_kind: str = "compositional"):
+def load_binding_scenes(root: str | Path, split_kind: str = "compositional", clevr_captions: str | None = None):
     """A CLEVR / PUG:SPAR / PUG:SPARE folder (or a folder holding one such folder) as a scene dataset split the
-    chosen way (``"paper"``: the paper's exact split; ``"compositional"``: the book's)."""
-    ds = load_scenes(dataset_folder(root))
-    return ds if ds.settings.split == split_kind else ds.with_settings(split=split_kind)
+    chosen way (``"paper"``: the paper's exact split; ``"compositional"``: the book's).
+
+    ``clevr_captions`` (2-object CLEVR only): ``"authors"`` writes captions and negatives as the authors' caption set
+    does (colours in a fixed order, the negative swapping the shapes) and keeps same-colour scenes with their caption
+    as negative, so that LABCLIP trains on them as the authors' code does; ``"scene"`` writes objects in the file's
+    order, the negative swapping the colours, and skips same-colour scenes. Default: ``"authors"`` for the real
+    renders (files without the book's ``labclip.json``), the folder's own settings otherwise.
+    """
+    folder = dataset_folder(root)
+    ds = load_scenes(folder)
+    clevr2 = all(r.world == "clevr" and len(r.objects) == 2 for r in ds.records)
+    if clevr_captions not in (None, "authors", "scene"):
+        raise ValueError(f"unknown clevr_captions {clevr_captions!r}; choose 'authors' or 'scene'")
+    if clevr_captions is None and clevr2 and not (folder / SETTINGS_FILE).exists():
+        clevr_captions = "authors"
+    changes: dict = {} if ds.settings.split == split_kind else {"split": split_kind}
+    if clevr2 and clevr_captions is not None:
+        authors = clevr_captions == "authors"
+        style = replace(ds.settings.style, order="caption_set" if authors else "scene")
+        changes |= {"style": style, "negative_order": "caption_set", "unswappable": "caption" if authors else "skip"}
+    return ds.with_settings(**changes) if changes else ds
 
 
 def binding_task(ds, name: str, split: str | None = "test") -> ChoiceTask:

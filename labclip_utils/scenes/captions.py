@@ -12,8 +12,8 @@ import numpy as np
 from labclip_utils.scenes.world import SceneRecord
 
 Pair = tuple[str, str]  # (attribute, object), e.g. ("red", "cube")
-Order = Literal["scene", "left-to-right", "random"]
-ORDERS: tuple[str, ...] = ("scene", "left-to-right", "random")
+Order = Literal["scene", "left-to-right", "random", "caption_set"]
+ORDERS: tuple[str, ...] = ("scene", "left-to-right", "random", "caption_set")
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class CaptionStyle:
 
     ``order``: ``scene`` keeps the scene's object order (CLEVR scenes are stored left to right; in
     ``spar``/``spare`` the first object is PUG's character 1), ``left-to-right`` sorts by x, ``random``
-    shuffles with the scene's own seed. ``article=False`` gives the paper's CLEVR format
+    shuffles with the scene's own seed, ``caption_set`` writes the objects as the authors' CLEVR caption set does:
+    by colour, then by shape (see :func:`caption_set_key`). ``article=False`` gives the paper's CLEVR format
     ("red cube and blue sphere").
     """
 
@@ -34,9 +35,25 @@ class CaptionStyle:
             raise ValueError(f"unknown caption order {self.order!r}; choose one of {ORDERS}")
 
 
+def caption_set_key(pair: Pair) -> tuple[str, str]:
+    """Where an (attribute, object) pair goes in a caption of the authors' CLEVR caption set: by colour, then shape.
+
+    Their code (``get_pair_labels``) builds the 2-object caption set by looping over Python *sets* of colours and
+    shapes and keeps, for each combination, the order met first: the colour met first leads, and for two objects of
+    one colour, the shape met first. A set's order follows string hashing, which Python randomises per process, so
+    their order changes from run to run; we fix it to alphabetical order (their ``attr_list`` and ``obj_list``).
+    What every run of theirs shares, and we reproduce, is the consequence: a caption and its attribute-swapped
+    negative start with the same colour, and the negative swaps the *shapes* ("purple sphere and red cube" /
+    "purple cube and red sphere").
+    """
+    return pair[0], pair[1]
+
+
 def caption_order(record: SceneRecord, style: CaptionStyle = CaptionStyle(), salt: int = 0) -> list[int]:
     """Indices of the scene's objects in the order the caption mentions them."""
     n = len(record.objects)
+    if style.order == "caption_set":
+        return sorted(range(n), key=lambda i: caption_set_key((record.objects[i].color, record.objects[i].shape)))
     if style.order == "left-to-right":
         return sorted(range(n), key=lambda i: record.objects[i].x)
     if style.order == "random":

@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from labclip_utils.progress import tqdm
-from labclip_utils.scenes.captions import CaptionStyle, Pair, caption_order, caption_text
+from labclip_utils.scenes.captions import CaptionStyle, Pair, caption_order, caption_set_key, caption_text
 from labclip_utils.scenes.negatives import NEGATIVES, NoNegative
 from labclip_utils.scenes.paper_split import clevr_paper_split, pug_pair_labels, pug_paper_split
 from labclip_utils.scenes.render import render
@@ -57,8 +57,14 @@ class SceneSettings:
     negative: str = "swap_attribute"
     #: How a swapped caption is written. ``"caption_set"`` (the paper's): as the caption set writes that
     #: combination; on PUG:SPAR the caption set always names the Blue/Grass animal first, so the swap of "Blue o1 and
-    #: Red o2" is "Blue o2 and Red o1". ``"mirror"``: the caption's own order ("Red o1 and Blue o2").
+    #: Red o2" is "Blue o2 and Red o1"; with the CLEVR caption set's order (``style.order="caption_set"``) the
+    #: negative keeps the caption's colour order and swaps the shapes. ``"mirror"``: the caption's own order
+    #: ("Red o1 and Blue o2").
     negative_order: str = "caption_set"
+    #: A scene that admits no negative (CLEVR: two objects of one colour). ``"skip"`` (the book's): no negative, so
+    #: the scene is left out of LABCLIP's training and of the swap test. ``"caption"`` (the authors' CLEVR code):
+    #: the negative is the caption itself; LABCLIP trains on the row, the swap test still leaves it out.
+    unswappable: str = "skip"
     split: str = "compositional"
     test: float = 0.1
     val: float = 0.1
@@ -72,6 +78,8 @@ class SceneSettings:
             raise ValueError(f"unknown split {self.split!r}; choose one of {SPLIT_KINDS}")
         if self.negative_order not in ("caption_set", "mirror"):
             raise ValueError(f"unknown negative order {self.negative_order!r}; choose 'caption_set' or 'mirror'")
+        if self.unswappable not in ("skip", "caption"):
+            raise ValueError(f"unknown unswappable rule {self.unswappable!r}; choose 'skip' or 'caption'")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -122,9 +130,12 @@ class SceneDataset(Sequence):
             if kind == "swap_attribute" and settings.negative_order == "caption_set" and rec.world == "spar":
                 kind = "swap_object"  # the same scene, written with the attributes in the caption's order
             try:
-                self.negative_pairs.append(NEGATIVES[kind](pairs, self.attributes, self.objects, rng))
+                negative = NEGATIVES[kind](pairs, self.attributes, self.objects, rng)
             except NoNegative:
-                self.negative_pairs.append(None)
+                negative = pairs if settings.unswappable == "caption" else None
+            if negative is not None and style.order == "caption_set" and settings.negative_order == "caption_set":
+                negative = tuple(sorted(negative, key=caption_set_key))  # written as the caption set writes it
+            self.negative_pairs.append(negative)
         self.negatives = [None if p is None else caption_text(p, style.article) for p in self.negative_pairs]
         #: For the paper's split: its (train, val, test) row lists, which may repeat rows (see ``paper_split``).
         self.paper_indices: tuple[list[int], list[int], list[int]] | None = None

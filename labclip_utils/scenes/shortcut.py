@@ -33,8 +33,8 @@ def blind_swap_accuracy(train: SceneDataset, test: SceneDataset, seed: int = 0) 
     It is trained on ``train`` to tell captions from their hard negatives, then asked, for each ``test`` scene,
     which of the two captions is the true one. Chance is 0.5.
     """
-    tr = [i for i, n in enumerate(train.negative_pairs) if n is not None]
-    te = [i for i, n in enumerate(test.negative_pairs) if n is not None]
+    tr = [i for i, n in enumerate(train.negative_pairs) if n is not None and n != train.pairs[i]]
+    te = [i for i, n in enumerate(test.negative_pairs) if n is not None and n != test.pairs[i]]
     if not tr or not te:
         raise ValueError("both datasets need scenes with hard negatives")
     vec = DictVectorizer()
