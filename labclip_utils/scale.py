@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -281,6 +282,61 @@ def embed_negatives(folder: str | Path, encoder, *, batch_size: int = 256, dtype
         atomic_write(target, lambda p, e=emb: _save_npy(p, e))
         written += 1
     return written
+
+
+# -- resident memory --------------------------------------------------------------------------------------------
+def memory_status_mb() -> dict[str, float]:
+    """This process's memory figures from ``/proc/self/status`` in MiB (Linux; empty elsewhere): ``RssAnon`` (heap,
+    tensors), ``RssFile`` (pages of mapped files: libraries, memory maps of data), ``VmHWM`` (the exact peak of
+    resident memory since the process started or :func:`reset_memory_peak`), ``VmData`` (what ``RLIMIT_DATA``
+    limits), and the others. Unlike ``ru_maxrss``, ``VmHWM`` is this process's own: Linux carries the peak of the
+    process that starts a program into that program's ``ru_maxrss``."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = (line.split(":", 1) for line in lines if line.endswith(" kB"))
+    return {name: int(value.split()[0]) / 1024 for name, value in fields}
+
+
+def reset_memory_peak() -> bool:
+    """Start ``VmHWM`` again from the current resident memory (``/proc/self/clear_refs``, Linux 4.0 on); False
+    where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class MemorySampler:
+    """Peaks of anonymous and file-backed resident memory (``RssAnon``, ``RssFile``; MiB) over a ``with`` block,
+    sampled on a thread every ``interval`` seconds (a short spike between samples can be missed; ``VmHWM`` is
+    exact but counts the two together)."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval, self.peaks = interval, {"RssAnon": 0.0, "RssFile": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        now = memory_status_mb()
+        for name in self.peaks:
+            self.peaks[name] = max(self.peaks[name], now.get(name, 0.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> MemorySampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
 
 
 # -- streaming fit ----------------------------------------------------------------------------------------------
