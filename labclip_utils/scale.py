@@ -19,18 +19,23 @@ every ``checkpoint_every`` steps let a killed fit resume where it stopped, with 
 ``torchrun`` (DistributedDataParallel; ``gloo`` on CPUs, ``nccl`` on GPUs) each process trains on its share of the
 batches and the gradients are averaged.
 
-The shards are read with NumPy (memory maps opened per chunk and closed after it, so resident memory stays at one
-chunk) and pyarrow. ``embedding-reader`` reads one folder sequentially and pins ``pandas<3``; fitting needs the
-three shard folders aligned and visited in a shuffled order, which it does not offer.
+The shards are read with NumPy's ``.npy`` header parser and one positioned read per chunk into an array (no memory
+map: pages of the files are never mapped into the process, so its resident memory, anonymous and file-backed,
+stays at one chunk however many rows are read) and with pyarrow. ``embedding-reader`` reads one folder
+sequentially and pins ``pandas<3``; fitting needs the three shard folders aligned and visited in a shuffled order,
+which it does not offer.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -52,13 +57,64 @@ def shard_path(folder: Path, kind: str, index: int) -> Path:
     return Path(folder) / sub / pattern.format(index)
 
 
-def _npy_header(path: Path) -> tuple[tuple[int, ...], str]:
-    """Shape and dtype of an ``.npy`` shard (through a memory map: nothing is read)."""
+@dataclass(frozen=True)
+class _NpyLayout:
+    """Where an ``.npy`` file keeps its array: shape, dtype, Fortran order and the byte offset of the data."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+    offset: int
+
+
+def _npy_layout(f: BinaryIO, path: Path) -> _NpyLayout:
+    """The layout of an open ``.npy`` file from its header alone (the data is not read), checked against the file's
+    size so that a truncated shard is refused when its folder is opened, not halfway through a fit."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     try:
-        mm = np.load(path, mmap_mode="r")
-        return tuple(mm.shape), str(mm.dtype)
+        version = np.lib.format.read_magic(f)
+        if version not in readers:
+            raise ValueError(f".npy format version {version} (embedding shards use 1.0 or 2.0)")
+        shape, fortran_order, dtype = readers[version](f)
     except (ValueError, OSError, EOFError) as err:
         raise ValueError(f"{path}: not a readable .npy embedding shard ({err})") from err
+    layout = _NpyLayout(tuple(shape), dtype, fortran_order, f.tell())
+    size = layout.offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if dtype.hasobject or os.fstat(f.fileno()).st_size < size:
+        raise ValueError(f"{path}: not a readable .npy embedding shard "
+                         f"({'object dtype' if dtype.hasobject else 'shorter than its header says'})")
+    return layout
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], str]:
+    """Shape and dtype of an ``.npy`` shard (its header only: nothing else is read)."""
+    with open(path, "rb") as f:
+        layout = _npy_layout(f, path)
+    return layout.shape, str(layout.dtype)
+
+
+def read_npy_rows(path: Path, start: int, stop: int, dtype=None) -> np.ndarray:
+    """Rows ``start:stop`` of an ``.npy`` file, as ``dtype`` (``None``: as stored), read with one positioned read
+    into a new array. Nothing is memory-mapped (the pages a mapping touches count in the process's resident memory
+    while it is open), so resident memory holds the rows returned and nothing else of the file."""
+    path = Path(path)
+    with open(path, "rb", buffering=0) as f:
+        layout = _npy_layout(f, path)
+        start, stop, _ = slice(start, stop).indices(layout.shape[0])
+        stop = max(start, stop)
+        if layout.fortran_order:  # rows are strided across the whole file: copy them out of a map closed at once
+            rows = np.array(np.load(path, mmap_mode="r")[start:stop])
+        else:
+            rows = np.empty((stop - start, *layout.shape[1:]), dtype=layout.dtype)
+            buffer = memoryview(rows.reshape(-1).view(np.uint8))
+            f.seek(layout.offset + start * rows.strides[0])
+            done = 0
+            while done < len(buffer):  # a read may return less than asked (very large reads, some file systems)
+                got = f.readinto(buffer[done:])
+                if not got:
+                    raise ValueError(f"{path}: ends before row {stop}")
+                done += got
+    return rows if dtype is None or rows.dtype == dtype else rows.astype(dtype)
 
 
 @dataclass
@@ -124,13 +180,8 @@ class ShardedEmbeddings:
     def read(self, shard: Shard, start: int, stop: int, kinds: Sequence[str] = ("images", "captions", "negatives"),
              dtype=np.float32) -> list[np.ndarray]:
         """Rows ``start:stop`` of a shard as arrays of ``dtype`` (``None``: as stored, half the memory for float16
-        shards); the memory maps are closed again."""
-        out = []
-        for kind in kinds:
-            mm = np.load(shard.path(kind), mmap_mode="r")
-            out.append(np.array(mm[start:stop], dtype=dtype or mm.dtype))
-            del mm
-        return out
+        shards), read from the files into new arrays (:func:`read_npy_rows`: nothing stays mapped)."""
+        return [read_npy_rows(shard.path(kind), start, stop, dtype) for kind in kinds]
 
 
 def _metadata_rows(path: Path) -> int:
@@ -231,6 +282,61 @@ def embed_negatives(folder: str | Path, encoder, *, batch_size: int = 256, dtype
         atomic_write(target, lambda p, e=emb: _save_npy(p, e))
         written += 1
     return written
+
+
+# -- resident memory --------------------------------------------------------------------------------------------
+def memory_status_mb() -> dict[str, float]:
+    """This process's memory figures from ``/proc/self/status`` in MiB (Linux; empty elsewhere): ``RssAnon`` (heap,
+    tensors), ``RssFile`` (pages of mapped files: libraries, memory maps of data), ``VmHWM`` (the exact peak of
+    resident memory since the process started or :func:`reset_memory_peak`), ``VmData`` (what ``RLIMIT_DATA``
+    limits), and the others. Unlike ``ru_maxrss``, ``VmHWM`` is this process's own: Linux carries the peak of the
+    process that starts a program into that program's ``ru_maxrss``."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = (line.split(":", 1) for line in lines if line.endswith(" kB"))
+    return {name: int(value.split()[0]) / 1024 for name, value in fields}
+
+
+def reset_memory_peak() -> bool:
+    """Start ``VmHWM`` again from the current resident memory (``/proc/self/clear_refs``, Linux 4.0 on); False
+    where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+class MemorySampler:
+    """Peaks of anonymous and file-backed resident memory (``RssAnon``, ``RssFile``; MiB) over a ``with`` block,
+    sampled on a thread every ``interval`` seconds (a short spike between samples can be missed; ``VmHWM`` is
+    exact but counts the two together)."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval, self.peaks = interval, {"RssAnon": 0.0, "RssFile": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        now = memory_status_mb()
+        for name in self.peaks:
+            self.peaks[name] = max(self.peaks[name], now.get(name, 0.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> MemorySampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
 
 
 # -- streaming fit ----------------------------------------------------------------------------------------------

@@ -4,7 +4,14 @@ Data: synthetic unit-norm embeddings with linearly recoverable binding (``synthe
 in clip-retrieval's layout as float16 shards of 250,000 rows (``--rows``, default 2,000,000 × 512: 6 GB on disk).
 
 - **streaming**: ``fit_streaming`` on the folder (one 32,768-row chunk in memory, ``heap_threshold_mb=1``
-  so freed batch buffers leave the heap), in a fresh process whose peak resident memory is measured;
+  so freed batch buffers leave the heap), in a fresh process, twice: with the shards in the page cache (read
+  through first; as when the folder was just written) and with them dropped from it (``fsync`` then
+  ``posix_fadvise(DONTNEED)``: no privileges needed); how much of the shards is cached is measured (``mincore``)
+  before each. Each run reports its peak resident memory from ``ru_maxrss`` and, sampled from ``/proc/self/status``,
+  the peaks of its anonymous (``RssAnon``) and file-backed (``RssFile``) parts. The folder is written by a child
+  process: Linux hands the peak memory of a process on to the ``ru_maxrss`` of every program it starts, so a
+  launcher that had held a shard's worth of float32 would inflate the streamed fit's figure (4.7 GB instead of
+  1.4 GB, the cause of issue 30);
 - **in memory**: every shard loaded as float32 first (what ``fit_labclip`` needs: 12 GB at 2M rows), then the same
   trainer over the same batches, in another fresh process;
 - **resumed**: a fit on the first shard killed (SIGKILL) part-way and started again from its checkpoint, against
@@ -14,13 +21,16 @@ Both throughput runs take ``--steps`` batches of 4,096 (the paper's CC3M batch).
 
     python speed/labclip_scale.py [--rows 2000000] [--steps 60] [--folder /tmp/labclip-scale]
 
-Last line: ``rows= peak_rss_mb= streaming_rows_per_s= in_memory_rows_per_s= ratio= resumed_max_abs_diff=``.
+Last line: ``rows= peak_rss_mb= peak_anon_mb= peak_file_mb= streaming_rows_per_s= in_memory_rows_per_s= ratio=
+resumed_max_abs_diff=``, each streaming figure the worse of the warm and cold runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import mmap
 import os
 import shutil
 import signal
@@ -62,11 +72,61 @@ def write_folder(folder: Path, rows: int) -> None:
     (folder / "done.json").write_text(json.dumps({"rows": rows}))
 
 
+def shard_files(folder: Path) -> list[Path]:
+    """The ``.npy`` shards of a folder (what the streamed fit reads)."""
+    return sorted(folder.glob("*/*.npy"))
+
+
+def cached_fraction(paths: list[Path]) -> float | None:
+    """The share of the files' pages in the page cache (``mincore`` on a mapping that is never read); None where
+    the C library has no ``mincore``."""
+    try:
+        mincore = ctypes.CDLL(None, use_errno=True).mincore
+    except (OSError, AttributeError):
+        return None
+    page, cached, total = mmap.PAGESIZE, 0, 0
+    for path in paths:
+        size = path.stat().st_size
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as mapping:
+            pages = -(-size // page)
+            vector = (ctypes.c_ubyte * pages)()
+            start = (ctypes.c_char * size).from_buffer(mapping)
+            failed = mincore(ctypes.byref(start), ctypes.c_size_t(size), vector)
+            del start  # the mapping closes only once nothing points into it
+            if failed:
+                return None
+            cached, total = cached + sum(v & 1 for v in vector), total + pages
+    return cached / max(total, 1)
+
+
+def warm_page_cache(paths: list[Path]) -> None:
+    """Read the files through once, into one reused buffer (pages already cached cost a copy)."""
+    buffer = bytearray(16 << 20)
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            while f.readinto(buffer):
+                pass
+
+
+def drop_page_cache(paths: list[Path]) -> None:
+    """Drop the files from the page cache without privileges: ``fsync`` (dirty pages cannot be dropped), then
+    ``posix_fadvise(POSIX_FADV_DONTNEED)``; nothing where the platform has no ``posix_fadvise``."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 WORKER = r"""
 import json, resource, sys, time
 import numpy as np
 from labclip_utils.labclip import LabclipConfig
-from labclip_utils.scale import InMemoryShards, ShardedEmbeddings, StreamConfig, fit_streaming
+from labclip_utils.scale import (InMemoryShards, MemorySampler, ShardedEmbeddings, StreamConfig, fit_streaming,
+                                 memory_status_mb)
 mode, folder, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = ShardedEmbeddings.open(folder, need_negatives=True)
 if mode == "memory":
@@ -79,12 +139,15 @@ def on_step(k):
     if len(times) > steps:
         raise Stop
 try:
-    fit_streaming(data, LabclipConfig(epochs=1, batch_size=4096, lr=1e-3), StreamConfig(heap_threshold_mb=1),
-                  progress=False, on_step=on_step)
+    with MemorySampler() as sampler:
+        fit_streaming(data, LabclipConfig(epochs=1, batch_size=4096, lr=1e-3), StreamConfig(heap_threshold_mb=1),
+                      progress=False, on_step=on_step)
 except Stop:
     pass
 rate = 4096 * (len(times) - 1) / (times[-1] - times[0])  # steady state: from the first step to the last
-print(json.dumps({"rows_per_s": rate, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"rows_per_s": rate, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "vm_hwm_mb": memory_status_mb().get("VmHWM"), "peak_anon_mb": sampler.peaks["RssAnon"],
+                  "peak_file_mb": sampler.peaks["RssFile"]}))
 """
 
 RESUME = r"""
@@ -128,19 +191,34 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "labclip-scale")
+    parser.add_argument("--write-only", action="store_true", help="write the folder and stop (run in a child "
+                        "process by the benchmark, so that its own peak memory stays small)")
     args = parser.parse_args()
+    if args.write_only:
+        write_folder(args.folder, args.rows)
+        return
     start = time.perf_counter()
-    write_folder(args.folder, args.rows)
+    subprocess.run([sys.executable, __file__, "--rows", str(args.rows), "--folder", str(args.folder), "--write-only"],
+                   check=True, cwd=ROOT)
     print(f"folder ready in {time.perf_counter() - start:.0f} s", flush=True)
-    streaming = run_worker("stream", args.folder, args.steps)
-    print(f"streaming: {streaming}", flush=True)
+    files = shard_files(args.folder)
+    runs = {}
+    for cache, prepare in (("warm", warm_page_cache), ("cold", drop_page_cache)):
+        prepare(files)
+        cached = cached_fraction(files)
+        runs[cache] = run_worker("stream", args.folder, args.steps)
+        print(f"streaming, page cache {cache} ({'?' if cached is None else f'{cached:.0%}'} of the shards cached): "
+              f"{runs[cache]}", flush=True)
     memory = run_worker("memory", args.folder, args.steps)
     print(f"in memory: {memory}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         diff = resumed_difference(args.folder, Path(tmp))
-    print(f"rows={args.rows} peak_rss_mb={streaming['peak_rss_mb']:.0f} "
-          f"streaming_rows_per_s={streaming['rows_per_s']:.0f} in_memory_rows_per_s={memory['rows_per_s']:.0f} "
-          f"ratio={streaming['rows_per_s'] / memory['rows_per_s']:.2f} resumed_max_abs_diff={diff:.2e}")
+    worst = {key: max(run[key] for run in runs.values()) for key in ("peak_rss_mb", "peak_anon_mb", "peak_file_mb")}
+    rate = min(run["rows_per_s"] for run in runs.values())
+    print(f"rows={args.rows} peak_rss_mb={worst['peak_rss_mb']:.0f} peak_anon_mb={worst['peak_anon_mb']:.0f} "
+          f"peak_file_mb={worst['peak_file_mb']:.0f} streaming_rows_per_s={rate:.0f} "
+          f"in_memory_rows_per_s={memory['rows_per_s']:.0f} ratio={rate / memory['rows_per_s']:.2f} "
+          f"resumed_max_abs_diff={diff:.2e}")
 
 
 if __name__ == "__main__":

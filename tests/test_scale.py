@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -87,6 +88,55 @@ def test_a_killed_fit_resumes_to_the_same_a(tmp_path):
     assert torch.allclose(resumed.map.A, whole.map.A, atol=1e-5)
     with pytest.raises(ValueError, match="fit.ckpt: a checkpoint of another fit"):
         fit_streaming(folder, LabclipConfig(epochs=3, batch_size=32), STREAM, checkpoint=ckpt, progress=False)
+
+
+UNDER_A_LIMIT = r"""
+import json, resource, sys
+import torch
+from labclip_utils.labclip import LabclipConfig
+from labclip_utils.scale import (ShardedEmbeddings, StreamConfig, fit_streaming, memory_status_mb,
+                                 reset_memory_peak)
+torch.set_num_threads(1)  # on shared CPUs two threads can be ten times slower; memory does not depend on it
+folder, limit_mb = sys.argv[1], float(sys.argv[2])
+config, stream = LabclipConfig(epochs=1, batch_size=256), StreamConfig(chunk_rows=1024, heap_threshold_mb=1)
+class WarmedUp(Exception):
+    pass
+def warm_up(step):
+    if step == 3 * 1024 // 256:
+        raise WarmedUp
+try:  # thread pools, the allocator and the code paths of a step exist before the limit is set
+    fit_streaming(folder, config, stream, progress=False, on_step=warm_up)
+except WarmedUp:
+    pass
+before = memory_status_mb()
+resource.setrlimit(resource.RLIMIT_DATA, (int((before["VmData"] + limit_mb) * 2**20), resource.RLIM_INFINITY))
+assert reset_memory_peak()
+fit_streaming(folder, config, stream, progress=False)
+after = memory_status_mb()
+print(json.dumps({"grew_mb": after["VmHWM"] - before["VmRSS"], "file_grew_mb": after["RssFile"] - before["RssFile"]}))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc/self/clear_refs")
+def test_a_folder_four_times_the_memory_limit_streams_within_it(tmp_path):
+    """A whole epoch adds less than ``limit_mb`` to resident memory (VmHWM: anonymous and file-backed together, so
+    pages of memory maps left open count) and cannot allocate more than that (RLIMIT_DATA: an allocation past it
+    fails), over a folder four times that size."""
+    limit_mb, rows, dim = 24, 68_000, 128
+    rng = np.random.default_rng(0)
+    images, pos, neg = (rng.standard_normal((rows, dim), dtype=np.float32) for _ in range(3))
+    folder = write_clip_retrieval(tmp_path / "emb", images, pos, [""] * rows, shard_rows=rows // 4, dtype=np.float32)
+    (folder / "neg_text_emb").mkdir()
+    for k in range(4):
+        np.save(shard_path(folder, "negatives", k), neg[k * rows // 4:(k + 1) * rows // 4])
+    del images, pos, neg
+    data_mb = sum(f.stat().st_size for f in folder.rglob("*.npy")) / 2**20
+    assert data_mb > 4 * limit_mb
+    run = subprocess.run([sys.executable, "-c", UNDER_A_LIMIT, str(folder), str(limit_mb)], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    grown = json.loads(run.stdout.strip().splitlines()[-1])
+    assert grown["grew_mb"] < limit_mb, (grown, f"{data_mb:.0f} MB streamed")
 
 
 def _ddp_worker(rank: int, folder: str, init: str, out: str) -> None:
