@@ -1,0 +1,196 @@
+"""Reliability, round two: a checkpoint never hands one dataset's A to another, archives are read to their last
+checksum, readers never mix two files, and no command ends in a traceback.
+
+Each case of the second hostile-input review is a regression test here; the module runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from labclip_utils.benchmarks import downloads
+from labclip_utils.cli import main as cli
+from labclip_utils.labclip import LabclipConfig, LabclipMap, load_labclip, save_labclip, synthetic_binding_embeddings
+from labclip_utils.scale import StreamConfig, fit_streaming, shard_path, write_clip_retrieval
+from labclip_utils.tasks import BenchmarkFormatError
+
+CONFIG = LabclipConfig(epochs=1, batch_size=32, lr=0.01)
+STREAM = StreamConfig(chunk_rows=50, checkpoint_every=3)
+
+
+def _folder(path: Path, seed: int = 3, n: int = 120, dtype=np.float32) -> Path:
+    images, pos, neg = synthetic_binding_embeddings(n, dim=16, code_dim=4, seed=seed)
+    folder = write_clip_retrieval(path, images.numpy(), pos.numpy(), [f"caption {i}" for i in range(n)],
+                                  shard_rows=60, dtype=dtype)
+    (folder / "neg_text_emb").mkdir()
+    for k in range(-(-n // 60)):
+        np.save(shard_path(folder, "negatives", k), neg[60 * k:60 * (k + 1)].numpy().astype(dtype))
+    return folder
+
+
+# -- 1. a checkpoint belongs to one dataset -----------------------------------------------------------------------
+def test_a_finished_checkpoint_of_another_folder_of_the_same_shape_is_refused_by_name(tmp_path, capsys):
+    first, second = _folder(tmp_path / "first", seed=3), _folder(tmp_path / "second", seed=4)
+    ckpt = tmp_path / "c.ckpt"
+    fit_streaming(first, CONFIG, STREAM, checkpoint=ckpt, progress=False)
+    with pytest.raises(ValueError, match=r"c\.ckpt: a checkpoint of a fit on other data \(img_emb/img_emb_0\.npy"):
+        fit_streaming(second, CONFIG, STREAM, checkpoint=ckpt, progress=False)
+    out = tmp_path / "A.safetensors"
+    assert cli(["fit", str(second), "--out", str(out), "--epochs", "1", "--batch-size", "32", "--chunk-rows", "50",
+                "--checkpoint", str(ckpt), "--quiet"]) == 2
+    assert "other data" in capsys.readouterr().err and not out.exists()
+    # the same folder resumes (here: is already finished) as before
+    assert cli(["fit", str(first), "--out", str(out), "--epochs", "1", "--batch-size", "32", "--chunk-rows", "50",
+                "--checkpoint", str(ckpt), "--quiet"]) == 0
+
+
+def test_a_checkpoint_that_is_a_shard_unreadable_or_nan_is_refused(tmp_path, capsys):
+    folder = _folder(tmp_path / "emb")
+    shard = shard_path(folder, "images", 0)
+    before = shard.read_bytes()
+    args = ["fit", str(folder), "--out", str(tmp_path / "A.safetensors"), "--quiet", "--epochs", "1", "--chunk-rows",
+            "50"]
+    assert cli([*args, "--checkpoint", str(shard)]) == 2
+    assert "--checkpoint" in capsys.readouterr().err and shard.read_bytes() == before
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    assert cli([*args, "--checkpoint", str(junk)]) == 2
+    assert "junk.ckpt: not a readable checkpoint" in capsys.readouterr().err
+    ckpt = tmp_path / "fit.ckpt"
+    fit_streaming(folder, LabclipConfig(epochs=1, batch_size=128), STREAM, checkpoint=ckpt, progress=False)
+    state = torch.load(ckpt, weights_only=True)
+    state["map"]["linear.weight"][0, 0] = float("nan")
+    torch.save(state, ckpt)
+    assert cli([*args, "--batch-size", "128", "--checkpoint", str(ckpt)]) == 2
+    assert "fit.ckpt: the checkpoint's A or t is NaN" in capsys.readouterr().err
+
+
+def test_nan_rows_in_float16_shards_name_the_shard_and_row(tmp_path, capsys):
+    folder = _folder(tmp_path / "emb", dtype=np.float16)
+    path = shard_path(folder, "captions", 1)
+    values = np.load(path)
+    values[7, 3] = np.nan
+    np.save(path, values)
+    assert cli(["fit", str(folder), "--out", str(tmp_path / "A.safetensors"), "--epochs", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "text_emb_1.npy: row 7 has NaN" in err and "smaller lr" not in err
+
+
+# -- 2. --out is never an input ---------------------------------------------------------------------------------
+def test_out_onto_an_input_shard_is_refused_even_through_a_link(tmp_path, capsys):
+    folder = _folder(tmp_path / "emb")
+    shard = shard_path(folder, "images", 0)
+    before = shard.read_bytes()
+    (tmp_path / "link").symlink_to(folder / "img_emb")
+    for out in (shard, tmp_path / "link" / "img_emb_0.npy", folder / "neg_text_emb" / "A.safetensors"):
+        assert cli(["fit", str(folder), "--out", str(out), "--epochs", "1", "--quiet"]) == 2
+        assert "--out" in capsys.readouterr().err
+    assert shard.read_bytes() == before
+    assert not (folder / "neg_text_emb" / "A.safetensors").exists()
+
+
+# -- 3. archives are read to their last checksum ------------------------------------------------------------------
+def _tar_gz(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as t:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_tar_gz_with_one_flipped_byte_is_not_unpacked_nor_its_hash_recorded(tmp_path, monkeypatch):
+    src = tmp_path / "mirror" / "ds"
+    src.mkdir(parents=True)
+    archive = _tar_gz(src / "data.tar.gz", {"data/a.txt": os.urandom(3000)})
+    raw = bytearray(archive.read_bytes())
+    raw[-6] ^= 0x01  # a byte of the gzip trailer's CRC-32: every member still reads back "fine"
+    archive.write_bytes(bytes(raw))
+    with pytest.raises(downloads.DownloadError, match=r"data\.tar\.gz: not a complete tar archive.*CRC"):
+        downloads.check_archive(archive, "tar")
+    monkeypatch.setenv(downloads.MIRROR_ENV, str(tmp_path / "mirror"))
+    downloads._MANIFESTS.clear()
+    root = tmp_path / "root"
+    remote = downloads.RemoteFile("data.tar.gz", "https://example.invalid/data.tar.gz", extract="tar")
+    with pytest.raises(downloads.DownloadError, match="not a complete tar archive"):
+        downloads.fetch(remote, root, progress=False, dataset="ds")
+    assert not (root / "data").exists() and "data.tar.gz" not in downloads._recorded(root)
+
+
+def test_artifacts_install_without_sha256_checks_every_entry(tmp_path, capsys):
+    from labclip_utils.artifacts import MANIFEST, code_version
+    from labclip_utils.cache import cached_tensors
+
+    cache = tmp_path / "cache"
+    cached_tensors(cache, "miniature", {"k": 1}, lambda: {"w": torch.arange(64.0)})
+    entry = next((cache / "miniature").glob("*.safetensors"))
+    data = bytearray(entry.read_bytes())
+    data[-4:] = b"\x00\x00\x80\x7f"  # the last weight flipped to inf: a valid file whose checksum fails
+    name = f"miniature/{entry.name}"
+    manifest = {"version": "t", "code": code_version(), "entries": [name]}
+    archive = _tar_gz(tmp_path / "a.tar.gz", {MANIFEST: json.dumps(manifest).encode(), name: bytes(data)})
+    target = tmp_path / "target"
+    assert cli(["artifacts", "install", str(archive), str(target)]) == 2
+    assert f"{entry.name}: not a usable cache entry" in capsys.readouterr().err
+    assert not list(target.glob("miniature/*.safetensors"))
+
+
+# -- 4. one read per file -----------------------------------------------------------------------------------------
+def test_a_reader_never_pairs_one_files_metadata_with_anothers_weights(tmp_path, monkeypatch):
+    path, other = tmp_path / "A.safetensors", tmp_path / "B.safetensors"
+    for target, scale in ((path, 1.0), (other, 2.0)):
+        m = LabclipMap(4)
+        with torch.no_grad():
+            m.A.mul_(scale)
+        save_labclip(target, m, scale=scale)
+    swapped = []
+
+    def another_writer_replaces_the_file() -> None:
+        if not swapped:
+            swapped.append(True)
+            os.replace(other, path)
+
+    real_open, real_from_file = builtins.open, torch.UntypedStorage.from_file
+
+    def opening(file, *args, **kwargs):  # the file is replaced right after the reader first opened it
+        handle = real_open(file, *args, **kwargs)
+        if str(file) == str(path):
+            another_writer_replaces_the_file()
+        return handle
+
+    def from_file(*args, **kwargs):  # safetensors' second opening, by path (the race window of safe_open)
+        another_writer_replaces_the_file()
+        return real_from_file(*args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", opening)
+    monkeypatch.setattr(torch.UntypedStorage, "from_file", from_file)
+    loaded, meta = load_labclip(path)
+    monkeypatch.undo()
+    assert swapped, "the file was replaced while it was being read"
+    assert loaded.A[0, 0].item() == float(meta["scale"]), "weights and metadata come from the same file"
+
+
+# -- 5. VG-Attribution crops stay inside their image ----------------------------------------------------------------
+def test_a_vg_attribution_box_outside_its_image_is_refused_at_load(tmp_path):
+    from PIL import Image
+
+    from labclip_utils.benchmarks.aro import load_vg_attribution
+
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (8, 6)).save(tmp_path / "images" / "1.jpg")
+    item = {"image_id": "1", "image_path": "1.jpg", "bbox_x": 2, "bbox_y": 1, "bbox_w": 4, "bbox_h": 4,
+            "attributes": ["red", "blue"], "true_caption": "the red cube", "false_caption": "the blue cube"}
+    (tmp_path / "visual_genome_attribution.json").write_text(json.dumps([item, {**item, "bbox_x": 20}]))
+    with pytest.raises(BenchmarkFormatError, match=r"attribution\.json \(item 1\): crop box .* outside the 8×6 image"):
+        load_vg_attribution(tmp_path)
+    (tmp_path / "visual_genome_attribution.json").write_text(json.dumps([item]))
+    assert len(load_vg_attribution(tmp_path).options) == 1
