@@ -94,7 +94,7 @@ def install(archive: str | Path, cache_dir: str | Path, sha256: str | None = Non
 
     archive, cache_dir = Path(archive), Path(cache_dir)
     if not archive.is_file():
-        raise ValueError(f"{archive}: no such archive file")
+        raise ValueError(f"{archive}: {'a folder, not an' if archive.is_dir() else 'no such'} archive file")
     if cache_dir.exists() and not cache_dir.is_dir():
         raise ValueError(f"{cache_dir}: is a file, not a cache folder")
     if sha256 and sha256_of(archive) != sha256:

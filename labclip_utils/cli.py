@@ -199,8 +199,9 @@ def cmd_fit(args: argparse.Namespace) -> None:
 def cmd_negatives(args: argparse.Namespace) -> None:
     from labclip_utils.benchmarks.text import SpacyTagger
     from labclip_utils.models import load_encoder
-    from labclip_utils.scale import compute_negatives, embed_negatives
+    from labclip_utils.scale import ShardedEmbeddings, compute_negatives, embed_negatives
 
+    ShardedEmbeddings.open(args.folder)  # a broken folder is named before spaCy and the encoder load
     written = compute_negatives(args.folder, SpacyTagger(args.spacy_model), seed=args.seed, n_process=args.n_process,
                                 progress=not args.quiet)
     encoder = load_encoder(args.model, args.pretrained, args.device)
@@ -313,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_downloads(args: argparse.Namespace) -> None:
     from labclip_utils.benchmarks.downloads import reset_recorded
 
+    if not Path(args.folder).is_dir():
+        raise ValueError(f"{args.folder}: not a folder of downloads")
     had = reset_recorded(args.folder, args.file)
     print(f"{args.file}: recorded checksum {'forgotten' if had else 'was not recorded'} in {args.folder}")
 
@@ -335,6 +338,8 @@ def cmd_artifacts(args: argparse.Namespace) -> None:
 def cmd_mirror(args: argparse.Namespace) -> None:
     from labclip_utils.mirror import serve_forever, write_manifest
 
+    if args.action == "serve" and not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port}: not a port number (0-65535)")
     if args.action == "manifest":
         print(f"wrote {write_manifest(args.folder)}")
     else:

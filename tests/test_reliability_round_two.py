@@ -10,6 +10,8 @@ import builtins
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from labclip_utils.cli import main as cli
 from labclip_utils.labclip import LabclipConfig, LabclipMap, load_labclip, save_labclip, synthetic_binding_embeddings
 from labclip_utils.scale import StreamConfig, fit_streaming, shard_path, write_clip_retrieval
 from labclip_utils.tasks import BenchmarkFormatError
+from tests.conftest import ROOT
 
 CONFIG = LabclipConfig(epochs=1, batch_size=32, lr=0.01)
 STREAM = StreamConfig(chunk_rows=50, checkpoint_every=3)
@@ -194,3 +197,106 @@ def test_a_vg_attribution_box_outside_its_image_is_refused_at_load(tmp_path):
         load_vg_attribution(tmp_path)
     (tmp_path / "visual_genome_attribution.json").write_text(json.dumps([item]))
     assert len(load_vg_attribution(tmp_path).options) == 1
+
+
+# -- no command ends in a traceback ---------------------------------------------------------------------------------
+def _bad_inputs(tmp_path: Path) -> list[tuple[str, list[str], dict[str, str]]]:
+    """(what is wrong, argv, environment) for every subcommand."""
+    from safetensors.torch import save_file
+
+    from labclip_utils.artifacts import MANIFEST, code_version
+    from labclip_utils.cli import write_embeddings
+
+    folder = _folder(tmp_path / "emb")
+    stray = _folder(tmp_path / "stray")
+    np.save(stray / "img_emb" / "img_emb_backup.npy", np.zeros((2, 16), np.float32))
+    orphan = _folder(tmp_path / "orphan")
+    np.save(shard_path(orphan, "captions", 5), np.zeros((2, 16), np.float32))
+    ints = _folder(tmp_path / "ints")
+    np.save(shard_path(ints, "images", 0), np.ones((60, 16), np.int32))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    emb = write_embeddings(tmp_path / "emb.safetensors", *synthetic_binding_embeddings(40, dim=16, code_dim=4))
+    int_emb = tmp_path / "int.safetensors"
+    save_file({k: torch.ones(4, 16, dtype=torch.int64) for k in ("images", "captions", "negatives")}, str(int_emb))
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"junk")
+    manifest = json.dumps({"version": "t", "code": code_version(), "entries": ["miniature/x.safetensors"]}).encode()
+    good = _tar_gz(tmp_path / "good.tar.gz", {MANIFEST: manifest, "miniature/x.safetensors": os.urandom(5000)})
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(good.read_bytes()[:300])
+    no_entries = _tar_gz(tmp_path / "no-entries.tar.gz", {MANIFEST: json.dumps({"code": code_version()}).encode()})
+    escape = _tar_gz(tmp_path / "escape.tar.gz", {MANIFEST: manifest, "../escape.txt": b"x"})
+    absolute = _tar_gz(tmp_path / "absolute.tar.gz", {MANIFEST: manifest, "/tmp/absolute.txt": b"x"})
+    linked = tmp_path / "link.tar.gz"
+    with tarfile.open(linked, "w:gz") as t:
+        info = tarfile.TarInfo("miniature/x.safetensors")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        t.addfile(info)
+    out = str(tmp_path / "A.safetensors")
+    fit = ["fit", str(folder), "--quiet", "--epochs", "1"]
+    return [
+        ("--out under a file", ["fit", str(emb), "--out", str(a_file / "A.safetensors")], {}),
+        ("--out onto a folder", ["fit", str(emb), "--out", str(tmp_path)], {}),
+        ("--out onto its input", ["fit", str(emb), "--out", str(emb)], {}),
+        ("--checkpoint a shard", [*fit, "--out", out, "--checkpoint", str(shard_path(folder, "images", 0))], {}),
+        ("--checkpoint unreadable", [*fit, "--out", out, "--checkpoint", str(junk)], {}),
+        ("--checkpoint a folder", [*fit, "--out", out, "--checkpoint", str(tmp_path)], {}),
+        ("a stray img_emb_backup.npy", ["fit", str(stray), "--out", out], {}),
+        ("a text shard without images", ["fit", str(orphan), "--out", out], {}),
+        ("int32 shards", ["fit", str(ints), "--out", out], {}),
+        ("int64 embeddings", ["fit", str(int_emb), "--out", out], {}),
+        ("no such embeddings", ["fit", str(tmp_path / "none.safetensors"), "--out", out], {}),
+        ("--epochs 0", ["fit", str(emb), "--out", out, "--epochs", "0"], {}),
+        ("--lr not a number", ["fit", str(emb), "--out", out, "--lr", "fast"], {}),
+        ("eval without the map", ["eval", str(emb), "--labclip", str(tmp_path / "none.safetensors")], {}),
+        ("eval of a folder with a stray shard", ["eval", str(stray), "--labclip", out], {}),
+        ("embed --n 0", ["embed", "--n", "0", "--out", out], {}),
+        ("embed an unknown model", ["embed", "--encoder", "ViT-Q-99", "--n", "4", "--out", out], {}),
+        ("embed --out onto a folder", ["embed", "--n", "4", "--out", str(tmp_path)], {}),
+        ("an invalid $LABCLIP_DEVICE", ["embed", "--n", "4", "--out", out], {"LABCLIP_DEVICE": "gpu9"}),
+        ("a cache folder that is a file", ["embed", "--n", "4", "--out", out], {"LABCLIP_CACHE_DIR": str(a_file)}),
+        ("negatives of no folder", ["negatives", str(tmp_path / "nowhere")], {}),
+        ("downloads reset of no folder", ["downloads", "reset", str(tmp_path / "nowhere"), "x.zip"], {}),
+        ("install a truncated archive", ["artifacts", "install", str(truncated), str(tmp_path / "c")], {}),
+        ("install a manifest without entries", ["artifacts", "install", str(no_entries), str(tmp_path / "c")], {}),
+        ("install a ../ member", ["artifacts", "install", str(escape), str(tmp_path / "c")], {}),
+        ("install an absolute member", ["artifacts", "install", str(absolute), str(tmp_path / "c")], {}),
+        ("install a link member", ["artifacts", "install", str(linked), str(tmp_path / "c")], {}),
+        ("install a folder", ["artifacts", "install", str(tmp_path), str(tmp_path / "c")], {}),
+        ("install into a file", ["artifacts", "install", str(good), str(a_file)], {}),
+        ("install without sha256 match", ["artifacts", "install", str(good), str(tmp_path / "c"), "--sha256", "0"],
+         {}),
+        ("pack into a file", ["artifacts", "pack", str(tmp_path), str(a_file)], {}),
+        ("pack an empty cache", ["artifacts", "pack", str(tmp_path / "nowhere"), str(tmp_path / "packed")], {}),
+        ("mirror manifest of no folder", ["mirror", "manifest", str(tmp_path / "nowhere")], {}),
+        ("mirror serve of no folder", ["mirror", "serve", str(tmp_path / "nowhere"), "--port", "0"], {}),
+        ("mirror serve on no port", ["mirror", "serve", str(tmp_path), "--port", "99999"], {}),
+        ("no subcommand", [], {}),
+    ]
+
+
+def test_every_command_fails_on_bad_input_with_exit_2_and_one_line(tmp_path, capsys, monkeypatch):
+    problems = []
+    for what, argv, env in _bad_inputs(tmp_path):
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value)
+            try:
+                code = cli(argv)
+            except SystemExit as stop:  # argparse
+                code = stop.code
+            except Exception as err:  # noqa: BLE001 (the failure this test looks for)
+                code = f"raised {type(err).__name__}: {err}"
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        if code != 2 or len(lines) != 1 or "Traceback" in err or not lines[0].startswith("error: "):
+            problems.append(f"{what}: exit {code}, stderr {err!r}")
+    assert not problems, "\n".join(problems)
+    assert not Path("/tmp/absolute.txt").exists() and not (tmp_path / "escape.txt").exists()
+
+
+def test_the_module_entry_point_ends_in_one_line_too(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "labclip_utils", "embed", "--n", "0", "--out", str(tmp_path / "e")],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 2 and run.stderr.strip() == "error: --n must be positive, got 0", run.stderr
