@@ -156,7 +156,7 @@ class ChoiceTask:
                 fractional = np.arange(min(len(given), 1))
             if len(fractional):
                 i = int(fractional[0])
-                raise BenchmarkFormatError(f"{self.source} (item {i}): answer {given[i]!r} is not a whole option "
+                raise BenchmarkFormatError(f"{self.source} (item {i}): answer {given[i].item()!r} is not a whole option "
                                            "index")
         self.answer = given.astype(np.int64)
         n = len(self.options)

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from labclip_utils.benchmarks import downloads
 from labclip_utils.cli import main as cli
 from labclip_utils.labclip import LabclipConfig, LabclipMap, load_labclip, save_labclip, synthetic_binding_embeddings
 from labclip_utils.scale import StreamConfig, fit_streaming, shard_path, write_clip_retrieval
-from labclip_utils.tasks import BenchmarkFormatError
+from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef
 from tests.conftest import ROOT
 
 CONFIG = LabclipConfig(epochs=1, batch_size=32, lr=0.01)
@@ -300,3 +301,160 @@ def test_the_module_entry_point_ends_in_one_line_too(tmp_path):
     run = subprocess.run([sys.executable, "-m", "labclip_utils", "embed", "--n", "0", "--out", str(tmp_path / "e")],
                          capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 2 and run.stderr.strip() == "error: --n must be positive, got 0", run.stderr
+
+
+# -- silently accepted no more ------------------------------------------------------------------------------------
+def test_doubtful_inputs_are_refused_naming_the_item(tmp_path, monkeypatch):
+    from labclip_utils.claims import claim
+    from labclip_utils.profile import use_profile
+    from labclip_utils.scale import compute_negatives
+
+    with pytest.raises(BenchmarkFormatError, match=r"item 1\): answer 0\.5 is not a whole option index"):
+        ChoiceTask("t", [ImageRef(str(tmp_path / "x.png"))], [0, 0], [("a", "b"), ("c", "d")], [1, 0.5], np.zeros(2),
+                   tmp_path / "t.json")
+    big = np.ones((4, 16), np.float32)
+    big[2, 5] = 1e6
+    with pytest.raises(ValueError, match=r"img_emb_0\.npy: row 2 overflows float16"):
+        write_clip_retrieval(tmp_path / "big", big, np.ones((4, 16)), ["a"] * 4)
+    folder = write_clip_retrieval(tmp_path / "null", np.ones((3, 16)), np.ones((3, 16)), ["a", None, "c"])
+    with pytest.raises(ValueError, match=r"metadata_0\.parquet: row 1 has no 'caption' \(null"):
+        compute_negatives(folder, lambda text: [(w, "NOUN") for w in text.split()], progress=False)
+    with zipfile.ZipFile(tmp_path / "win.zip", "w") as z:
+        z.writestr("data\\a.txt", "x")
+    with pytest.raises(downloads.DownloadError, match=r"win\.zip: member 'data\\\\a\.txt' uses backslashes"):
+        downloads.extract(tmp_path / "win.zip", tmp_path / "root", "zip")
+    with pytest.raises(TypeError, match="claim 'it works': the value must be a number, got None"):
+        claim("it works", None, above=0.5)
+    monkeypatch.setenv("LABCLIP_NUM_THREADS", "four")
+    with pytest.raises(ValueError, match=r"\$LABCLIP_NUM_THREADS must be a positive whole number"):
+        use_profile(verbose=False)
+
+
+def test_skipped_clevr_rows_name_their_images(tmp_path):
+    from PIL import Image
+
+    from labclip_utils.scenes.formats import read_clevr
+
+    (tmp_path / "images_2obj").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "images_2obj" / "a.png")
+    (tmp_path / "output_2obj.csv").write_text("a.png,cube,red,sphere,blue\ngone.png,cube,red,sphere,blue\n")
+    with pytest.warns(UserWarning, match=r"skipped 1 CSV rows whose image file is missing: images_2obj/gone\.png "
+                                         r"\(output_2obj\.csv line 2\)"):
+        assert len(read_clevr(tmp_path)) == 1
+
+
+# -- a cache a class can share; files another user cannot write or read ------------------------------------------------
+def _as_user(uid: int, gid: int, work) -> str:
+    """Run ``work()`` in a forked child as ``uid``/``gid`` (umask 022); returns '' or the child's error."""
+    import encodings.ascii  # noqa: F401 (the child may not be allowed to read a root-only Python install)
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read)
+        message = ""
+        try:
+            os.setgroups([gid])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.umask(0o022)
+            work()
+        except BaseException as err:  # noqa: BLE001 (reported to the parent)
+            message = f"{type(err).__name__}: {err}"
+        os.write(write, message.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        message = pipe.read()
+    os.waitpid(pid, 0)
+    return message
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or not hasattr(os, "fork"),
+                                reason="two users need root (os.setuid in a forked child); not root here")
+
+
+@needs_root
+@pytest.mark.parametrize("sticky", [False, True], ids=["chmod 2775", "chmod 3775 (sticky)"])
+def test_two_users_of_one_group_share_a_cache(tmp_path_factory, sticky):
+    import tempfile
+    import warnings
+
+    from labclip_utils.cache import cached_tensors, entry_path
+
+    shared = Path(tempfile.mkdtemp(prefix="labclip-class-cache-"))
+    try:
+        os.chown(shared, 0, 65534)
+        shared.chmod(0o3775 if sticky else 0o2775)
+        first, second = 65532, 65533
+        key = {"what": "shared"}
+        path = entry_path(shared, "embeddings", key)
+
+        def compute(value: float):
+            return lambda: {"x": torch.full((4,), value)}
+
+        def first_user() -> None:
+            cached_tensors(shared, "embeddings", key, compute(1.0))
+
+        def second_user() -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # "ignored and recomputed"
+                tensors, hit = cached_tensors(shared, "embeddings", key, compute(2.0))
+            assert not hit and tensors["x"][0] == 2.0
+            cached_tensors(shared, "embeddings", {"what": "another"}, compute(3.0))
+
+        assert _as_user(first, 65534, first_user) == ""
+        if sticky:
+            path.parent.chmod(0o3775)
+        path.write_bytes(path.read_bytes()[:-4] + b"\0\0\0\0")  # a stale (corrupted) entry of the first user
+        assert _as_user(second, 65534, second_user) == ""
+        tensors, hit = cached_tensors(shared, "embeddings", key, compute(9.0))
+        assert hit and tensors["x"][0] == 2.0, "the second user's entry replaced the stale one"
+        for f in (path, Path(str(path) + ".lock"), path.parent):
+            assert f.stat().st_mode & 0o020, f"{f} is group-writable"
+    finally:
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_unwritable_out_and_unreadable_benchmark_files_are_named(tmp_path_factory):
+    import tempfile
+
+    from labclip_utils.benchmarks.base import read_json
+
+    place = Path(tempfile.mkdtemp(prefix="labclip-perm-"))
+    try:
+        place.chmod(0o755)
+        locked = place / "locked"
+        locked.mkdir(mode=0o700)
+        (locked / "x.json").write_text("[]")
+        emb = place / "emb.safetensors"
+        from labclip_utils.cli import write_embeddings
+
+        write_embeddings(emb, *synthetic_binding_embeddings(20, dim=8, code_dim=2))
+        emb.chmod(0o644)
+
+        def work() -> None:
+            with pytest.raises(BenchmarkFormatError, match=r"x\.json: permission denied"):
+                read_json(locked / "x.json")
+            err = io.StringIO()
+            sys.stderr, saved = err, sys.stderr
+            try:
+                code = cli(["fit", str(emb), "--out", str(place / "A.safetensors"), "--epochs", "1", "--quiet"])
+            finally:
+                sys.stderr = saved
+            assert code == 2 and "--out" in err.getvalue() and "permission denied" in err.getvalue(), err.getvalue()
+
+        if os.geteuid() == 0:
+            assert _as_user(65534, 65534, work) == ""
+        else:
+            locked.chmod(0o000)
+            place.chmod(0o555)
+            work()
+    finally:
+        import shutil
+
+        for p in (place, place / "locked"):
+            p.chmod(0o755)
+        shutil.rmtree(place, ignore_errors=True)
