@@ -156,8 +156,8 @@ class ChoiceTask:
                 fractional = np.arange(min(len(given), 1))
             if len(fractional):
                 i = int(fractional[0])
-                raise BenchmarkFormatError(f"{self.source} (item {i}): answer {given[i].item()!r} is not a whole option "
-                                           "index")
+                raise BenchmarkFormatError(f"{self.source} (item {i}): answer {given[i].item()!r} is not a whole "
+                                           "option index")
         self.answer = given.astype(np.int64)
         n = len(self.options)
         for label, arr in (("image_index", self.image_index), ("answer", self.answer), ("subset", self.subset)):
