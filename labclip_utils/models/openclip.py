@@ -120,8 +120,8 @@ def load_open_clip(
     if precision not in ("fp32", "fp16"):
         raise ValueError(f"precision must be 'fp32' or 'fp16', got {precision!r}")
     if open_clip.get_model_config(name) is None and not name.startswith(("hf-hub:", "local-dir:")):
-        raise ValueError(f"unknown model {name!r}: neither 'miniature' nor an open_clip model "
-                         "(open_clip.list_models() lists them)")
+        raise ValueError(f"unknown open_clip model {name!r} (nor a custom encoder such as 'miniature'); see "
+                         "open_clip.list_models()")
     if pretrained and not open_clip.get_pretrained_cfg(name, pretrained):
         tags = open_clip.list_pretrained_tags_by_model(name)
         if not Path(pretrained).is_file():
