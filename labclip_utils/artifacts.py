@@ -90,8 +90,13 @@ def install(archive: str | Path, cache_dir: str | Path, sha256: str | None = Non
     """Check an archive (SHA-256, members, code version) and unpack its entries into ``cache_dir``; entries already
     there are kept. Returns its manifest. Raises ``ValueError`` naming the archive when it cannot be used."""
     from labclip_utils.benchmarks.downloads import check_archive, sha256_of
+    from labclip_utils.cache import entry_problem, make_folder
 
     archive, cache_dir = Path(archive), Path(cache_dir)
+    if not archive.is_file():
+        raise ValueError(f"{archive}: {'a folder, not an' if archive.is_dir() else 'no such'} archive file")
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise ValueError(f"{cache_dir}: is a file, not a cache folder")
     if sha256 and sha256_of(archive) != sha256:
         raise ValueError(f"{archive}: sha256 differs from the published {sha256}")
     check_archive(archive, "tar")
@@ -100,6 +105,9 @@ def install(archive: str | Path, cache_dir: str | Path, sha256: str | None = Non
             manifest = json.loads(t.extractfile(MANIFEST).read())
         except (KeyError, AttributeError, ValueError) as err:
             raise ValueError(f"{archive}: no readable {MANIFEST} ({err})") from err
+        if not (isinstance(manifest, dict) and isinstance(manifest.get("entries"), list)
+                and all(isinstance(e, str) for e in manifest["entries"])):
+            raise ValueError(f"{archive}: {MANIFEST} has no 'entries' list of file names")
         if manifest.get("code") != code_version():
             raise ValueError(f"{archive}: built by another version of the code ({manifest.get('version')})")
         members = [m for m in t.getmembers() if m.isfile() and m.name in manifest["entries"]
@@ -107,9 +115,13 @@ def install(archive: str | Path, cache_dir: str | Path, sha256: str | None = Non
         tmp = cache_dir / f".artifacts-{os.getpid()}"
         try:
             t.extractall(tmp, members=members, filter="data")
+            for m in members:  # every entry checked (its tensors against their stored SHA-256) before any is moved
+                problem = entry_problem(tmp / m.name)
+                if problem:
+                    raise ValueError(f"{archive}: {m.name}: not a usable cache entry, {problem}; nothing installed")
             for m in members:
                 target = cache_dir / m.name
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_folder(target.parent)
                 os.replace(tmp / m.name, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

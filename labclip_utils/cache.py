@@ -10,8 +10,12 @@ name, then renamed).
 hash of that module's source and of every ``labclip_utils`` module it imports, directly or not. Editing any of
 them changes the key, so a cache can never hand back a number that the current code would not compute.
 
-**Sharing a cache.** Files are created with the permissions the folder's umask allows (a class can share one cache
-folder: make it group-writable and set the setgid bit, ``chmod 2775``), never narrower than the folder's own.
+**Sharing a cache.** Files are created readable as the umask allows, and group-writable when their folder is (a class
+can share one cache folder: make it group-writable and set the setgid bit, ``chmod 2775``): entries,
+lock files and the sub-folders made for them get the folder's group permissions, so every user of the group can read,
+lock and replace them. In a sticky folder (``chmod +t``) another user's stale entry cannot be replaced: it is
+rewritten in place under its lock when group-writable, else the value is used without caching, with a warning.
+Temporary files of writers that died (their process is gone) are removed at the next write to their folder.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import socket
+import stat
 import time
 import uuid
 import warnings
@@ -32,12 +38,16 @@ from typing import Any
 
 import torch
 from filelock import FileLock
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as safetensors_bytes
 
 FORMAT_VERSION = "1"
-#: Temporary files older than this (left by a killed process) are removed when their folder is next written to.
+#: Temporary files older than this (left by a killed process) are removed when their folder is next written to;
+#: those of a writer whose process is gone (on this machine) at once.
 STALE_TMP_S = 6 * 3600
+#: This machine, in temporary names: a process id is only checked on the machine that wrote it (shared file systems).
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
 # -- code digests ---------------------------------------------------------------------------------------------
@@ -138,8 +148,51 @@ def entry_path(root: Path, kind: str, key: Mapping[str, Any]) -> Path:
 
 
 def temporary_path(path: Path) -> Path:
-    """A unique temporary name next to ``path`` (hidden; removed by :func:`remove_stale_temporaries` if orphaned)."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    """A unique temporary name next to ``path`` (hidden; removed by :func:`remove_stale_temporaries` if orphaned):
+    ``.<name>.<pid>@<host>.<random>.tmp``."""
+    return path.with_name(f".{path.name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def make_folder(folder: Path) -> Path:
+    """``mkdir -p``, each new folder given its parent's group permissions (a ``chmod 2775`` cache stays shared)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        if not folder.parent.is_dir():
+            make_folder(folder.parent)
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+            parent_mode = folder.parent.stat().st_mode
+            if parent_mode & 0o070:
+                with contextlib.suppress(OSError):
+                    os.chmod(folder, stat.S_IMODE(folder.stat().st_mode) | (parent_mode & 0o070)
+                             | (parent_mode & stat.S_ISGID))
+    return folder
+
+
+def write_safetensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
+    """A safetensors file written by this process itself (``safetensors.torch.save_file`` goes through a
+    ``.tmpXXXXXX`` file of its own, which a killed process leaves behind)."""
+    data = safetensors_bytes({k: v.contiguous() for k, v in tensors.items()}, metadata=dict(metadata))
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, both from one read of it: a writer replacing the file meanwhile
+    cannot pair one file's metadata with another's tensors. Raises ``ValueError`` naming a malformed file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        size = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or size > len(data) - 8:
+            raise ValueError("truncated header")
+        header = json.loads(data[8:8 + size])
+        meta = header.get("__metadata__") or {} if isinstance(header, dict) else None
+        if not isinstance(meta, dict):
+            raise ValueError("malformed header")
+        return load_safetensors_bytes(data), {str(k): str(v) for k, v in meta.items()}
+    except (ValueError, SafetensorError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: not a readable safetensors file ({err})") from err
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object], *, share: bool = False) -> Path:
@@ -147,7 +200,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, share: bo
     see the old file or the new one, never half of one, and a failed write leaves nothing behind. ``share`` gives
     the file its folder's permissions (:func:`share_like_folder`)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     tmp = temporary_path(path)
     try:
         write(tmp)
@@ -159,15 +212,35 @@ def atomic_write(path: str | Path, write: Callable[[Path], object], *, share: bo
     return path
 
 
+def _writer_is_gone(tmp: Path) -> bool:
+    """Whether the process that named ``tmp`` (:func:`temporary_path`) ran on this machine and has exited."""
+    parts = tmp.name.rsplit(".", 3)
+    if len(parts) != 4:
+        return False
+    pid, _, host = parts[1].partition("@")
+    if not pid.isdigit() or host not in ("", _HOST) or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    return False
+
+
 def remove_stale_temporaries(folder: Path, older_than_s: float = STALE_TMP_S) -> int:
-    """Delete temporary files that a killed process left in ``folder``; returns how many were removed."""
+    """Delete temporary files that a killed process left in ``folder`` (ours of a writer that is gone, or older than
+    ``older_than_s``; safetensors' own ``.tmpXXXXXX`` older than that); returns how many were removed."""
     removed, now = 0, time.time()
-    for tmp in Path(folder).glob(".*.tmp"):
+    candidates = [(p, True) for p in Path(folder).glob(".*.tmp")]
+    candidates += [(p, False) for p in Path(folder).glob(".tmp??????")]
+    for tmp, ours in candidates:
         try:
-            if now - tmp.stat().st_mtime > older_than_s:
+            if now - tmp.stat().st_mtime > older_than_s or (ours and _writer_is_gone(tmp)):
                 tmp.unlink()
                 removed += 1
-        except FileNotFoundError:
+        except (FileNotFoundError, PermissionError):  # gone already, or another user's in a sticky folder
             pass
     return removed
 
@@ -175,11 +248,44 @@ def remove_stale_temporaries(folder: Path, older_than_s: float = STALE_TMP_S) ->
 def share_like_folder(path: Path) -> None:
     """Give a new file at least its folder's read (and group-write) permissions, so a cache shared by a class stays
     readable to everyone who can read the folder (temporary files are created 0600)."""
-    folder_mode = path.parent.stat().st_mode & 0o777
-    wanted = 0o644 | (folder_mode & 0o060)  # group write when the folder is group-writable
+    os.chmod(path, shared_mode(path.parent))
+
+
+def shared_mode(folder: Path) -> int:
+    """The mode of a new file in ``folder``: readable by all, group-writable when the folder is (within the
+    umask, and never narrower than 0600)."""
+    group_write = folder.stat().st_mode & 0o020
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, wanted & ~umask | 0o600)
+    return (0o644 & ~umask) | 0o600 | group_write
+
+
+def file_lock(path: str | Path) -> FileLock:
+    """The lock of ``path`` (``<path>.lock``), created with its folder's group permissions, so that every user of a
+    shared cache can take it."""
+    path = Path(path)
+    make_folder(path.parent)
+    return FileLock(str(path) + ".lock", mode=shared_mode(path.parent) & ~0o111)
+
+
+def _entry_problem(path: Path, key: Mapping[str, Any] | None) -> tuple[dict[str, torch.Tensor] | None, str | None]:
+    """The tensors of the entry at ``path`` and None, or None and why the entry cannot be used (unreadable, failing
+    its checksum, or written for another ``key``; ``key=None`` checks the checksum only)."""
+    try:
+        tensors, meta = read_safetensors(path)
+    except (ValueError, OSError) as err:
+        return None, f"it cannot be read ({err})"
+    if key is not None and meta.get("key") != json.dumps(key, sort_keys=True, default=str):
+        return None, "it was written for a different key"
+    if meta.get("sha256") != tensors_digest(tensors):
+        return None, "its checksum does not match (corrupted)"
+    return tensors, None
+
+
+def entry_problem(path: Path) -> str | None:
+    """Why the cache entry file at ``path`` cannot be used (unreadable, or its tensors fail their stored SHA-256), or
+    None when it is sound."""
+    return _entry_problem(path, None)[1]
 
 
 def read_entry(path: Path, key: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
@@ -187,20 +293,11 @@ def read_entry(path: Path, key: Mapping[str, Any]) -> dict[str, torch.Tensor] | 
     unreadable, fails its checksum or was written for another key; None silently if there is no file."""
     if not path.exists():
         return None
-    problem = None
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-        if meta.get("key") != json.dumps(key, sort_keys=True, default=str):
-            problem = "it was written for a different key"
-        elif meta.get("sha256") != tensors_digest(tensors):
-            problem = "its checksum does not match (corrupted)"
-    except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        problem = f"it cannot be read ({err})"
+    tensors, problem = _entry_problem(path, key)
     if problem:
         warnings.warn(f"cache entry {path} ignored and recomputed: {problem}", RuntimeWarning, stacklevel=3)
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(PermissionError):  # another user's, in a sticky folder: replaced in place later
+            path.unlink(missing_ok=True)
         return None
     with contextlib.suppress(OSError):  # a read-only shared cache is fine
         os.utime(path)  # "used now": make artifacts packs the entries a build used
@@ -208,13 +305,24 @@ def read_entry(path: Path, key: Mapping[str, Any]) -> dict[str, torch.Tensor] | 
 
 
 def write_entry(path: Path, key: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> None:
-    """Write atomically: a uniquely named temporary file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically: a uniquely named temporary file in the same folder, then ``os.replace``. An entry of another
+    user in a sticky folder cannot be replaced: it is rewritten in place when group-writable (callers hold its
+    lock), else left as it is, with a warning."""
+    make_folder(path.parent)
     remove_stale_temporaries(path.parent)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     meta = {"key": json.dumps(key, sort_keys=True, default=str), "sha256": tensors_digest(tensors),
             "format": FORMAT_VERSION}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta), share=True)
+    try:
+        atomic_write(path, lambda tmp: write_safetensors(tmp, tensors, meta), share=True)
+    except PermissionError:
+        if not (path.parent.stat().st_mode & stat.S_ISVTX and path.exists()):
+            raise
+        try:
+            write_safetensors(path, tensors, meta)
+        except PermissionError:
+            warnings.warn(f"cache entry {path} belongs to another user in a sticky folder and cannot be replaced; "
+                          "the value is used without caching it", RuntimeWarning, stacklevel=3)
 
 
 def cached_tensors(
@@ -222,8 +330,7 @@ def cached_tensors(
 ) -> tuple[dict[str, torch.Tensor], bool]:
     """Return ``(tensors, hit)``: the cached entry for ``key``, or ``compute()`` stored under it."""
     path = entry_path(root, kind, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
+    with file_lock(path):
         found = read_entry(path, key)
         if found is not None:
             return found, True

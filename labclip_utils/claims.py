@@ -32,7 +32,10 @@ def claim(statement: str, value: float, *, between: tuple[float, float] | None =
     strictly ``below`` the given bounds. Raises :class:`ClaimError` (offline) or prints a note (paper profile)."""
     if between is None and above is None and below is None:
         raise ValueError("give at least one of between, above, below")
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"claim {statement!r}: the value must be a number, got {value!r}") from None
     problems = []
     if not math.isfinite(value):
         problems.append("it is not a finite number")

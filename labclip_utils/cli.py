@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
+from labclip_utils.cache import atomic_write, read_safetensors, write_safetensors
 from labclip_utils.labclip import LabclipConfig, check_triplet, fit_labclip, load_labclip, save_labclip
 from labclip_utils.metrics import swap_accuracy
 
@@ -39,14 +38,18 @@ def read_embeddings(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such embeddings file")
     try:
-        with safe_open(str(path), framework="pt") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-            meta = json.loads((f.metadata() or {}).get("labclip", "{}"))
+        tensors, header = read_safetensors(path)
+        meta = json.loads(header.get("labclip", "{}"))
+    except PermissionError as err:
+        raise ValueError(f"{path}: permission denied ({err.strerror})") from None
     except Exception as err:  # safetensors raises several types
         raise ValueError(f"{path}: not a safetensors embeddings file ({err})") from err
     missing = [k for k in REQUIRED if k not in tensors]
     if missing:
         raise ValueError(f"{path}: missing tensor(s) {missing}; found {sorted(tensors)}")
+    not_float = {k: str(tensors[k].dtype) for k in REQUIRED if not tensors[k].is_floating_point()}
+    if not_float:
+        raise ValueError(f"{path}: embeddings must be floating point, got {not_float}")
     shapes = {k: tuple(tensors[k].shape) for k in REQUIRED}
     if len(set(shapes.values())) != 1 or len(shapes["images"]) != 2:
         raise ValueError(f"{path}: images, captions and negatives must all be N×D, got {shapes}")
@@ -80,10 +83,49 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
     return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
 
 
+def check_output(path: str | Path, flag: str = "--out") -> Path:
+    """Refuse, before any work is done, an output path that is a folder, lies under a file, or cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder; give a file name")
+    parent = path.parent
+    while not parent.exists() and not parent.is_symlink() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: permission denied (cannot write in {parent})")
+    return path
+
+
+def _refuse_inputs(flag: str, path: str | Path, inputs: list[Path], folder: Path | None = None) -> None:
+    """Refuse an output that is one of the input files (real paths and hard links compared), or that lies in one
+    of a clip-retrieval folder's shard folders (where it would be read as data)."""
+    for source in inputs:
+        if _same_file(path, source):
+            raise ValueError(f"{flag} {path} is an input file ({source}); writing there would destroy it")
+    if folder is not None:
+        from labclip_utils.scale import FOLDERS
+
+        target = Path(path).resolve()
+        for sub, _ in FOLDERS.values():
+            if (folder / sub).resolve() in target.parents:
+                raise ValueError(f"{flag} {path} is inside the input folder's {sub}/; write it elsewhere")
+
+
+def _positive(**values: int) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+
 def cmd_embed(args: argparse.Namespace) -> None:
     from labclip_utils.models import load_encoder
     from labclip_utils.scenes import make_scenes
     from labclip_utils.store import embed_scenes
+
+    _positive(n=args.n, objects=args.objects, image_size=args.image_size)
+    check_output(args.out)
 
     encoder = load_encoder(args.encoder, args.pretrained)
     ds = make_scenes(args.n, args.world, args.objects, seed=args.seed, image_size=args.image_size)
@@ -94,23 +136,35 @@ def cmd_embed(args: argparse.Namespace) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
-    for source in filter(None, (args.embeddings, args.val, args.checkpoint)):
-        if _same_file(args.out, source):
-            raise ValueError(f"--out {args.out} is an input file; writing A there would destroy it")
     config = LabclipConfig(loss=args.loss, lr=args.lr, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                            keep=args.keep)
-    if Path(args.embeddings).is_dir():  # clip-retrieval's layout: stream the shards
-        from labclip_utils.scale import StreamConfig, fit_streaming
+    check_output(args.out)
+    if args.checkpoint:
+        check_output(args.checkpoint, "--checkpoint")
+        if _same_file(args.out, args.checkpoint):
+            raise ValueError(f"--out {args.out} is also the --checkpoint")
+    if not Path(args.embeddings).is_dir():
+        for flag, path in (("--out", args.out), ("--checkpoint", args.checkpoint)):
+            if path:
+                _refuse_inputs(flag, path, [Path(p) for p in (args.embeddings, args.val) if p])
+    else:  # clip-retrieval's layout: stream the shards
+        from labclip_utils.scale import FOLDERS, ShardedEmbeddings, StreamConfig, fit_streaming
 
         if args.keep != "last" or args.val:
             raise ValueError("a streamed fit keeps the last epoch and has no validation file (evaluate afterwards)")
+        folder = Path(args.embeddings)
+        data = ShardedEmbeddings.open(folder, need_negatives=True)
+        inputs = [shard.path(kind) for shard in data.shards for kind in FOLDERS]
+        for flag, path in (("--out", args.out), ("--checkpoint", args.checkpoint)):
+            if path:
+                _refuse_inputs(flag, path, inputs, folder)
         device, rank = args.device, 0
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # started by torchrun: one process per GPU (or CPU worker)
             torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
             rank = torch.distributed.get_rank()
             if device == "cuda":
                 device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
-        fit = fit_streaming(args.embeddings, config, StreamConfig(chunk_rows=args.chunk_rows,
+        fit = fit_streaming(data, config, StreamConfig(chunk_rows=args.chunk_rows,
                                                                   heap_threshold_mb=args.heap_threshold_mb),
                             checkpoint=args.checkpoint, device=device, progress=not args.quiet and rank == 0)
         if rank != 0:
@@ -145,8 +199,9 @@ def cmd_fit(args: argparse.Namespace) -> None:
 def cmd_negatives(args: argparse.Namespace) -> None:
     from labclip_utils.benchmarks.text import SpacyTagger
     from labclip_utils.models import load_encoder
-    from labclip_utils.scale import compute_negatives, embed_negatives
+    from labclip_utils.scale import ShardedEmbeddings, compute_negatives, embed_negatives
 
+    ShardedEmbeddings.open(args.folder)  # a broken folder is named before spaCy and the encoder load
     written = compute_negatives(args.folder, SpacyTagger(args.spacy_model), seed=args.seed, n_process=args.n_process,
                                 progress=not args.quiet)
     encoder = load_encoder(args.model, args.pretrained, args.device)
@@ -175,8 +230,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
     print(f"rows={len(images)} split={args.split or 'all'} swap_before={before:.4f} swap_after={after:.4f}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m labclip_utils", description=__doc__,
+    parser = _Parser(prog="python -m labclip_utils", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     e = sub.add_parser("embed", help="encode generated scenes into an embeddings file")
@@ -252,6 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_downloads(args: argparse.Namespace) -> None:
     from labclip_utils.benchmarks.downloads import reset_recorded
 
+    if not Path(args.folder).is_dir():
+        raise ValueError(f"{args.folder}: not a folder of downloads")
     had = reset_recorded(args.folder, args.file)
     print(f"{args.file}: recorded checksum {'forgotten' if had else 'was not recorded'} in {args.folder}")
 
@@ -260,6 +324,9 @@ def cmd_artifacts(args: argparse.Namespace) -> None:
     from labclip_utils.artifacts import install, pack
 
     if args.action == "pack":
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise ValueError(f"{args.out}: is a file; pack writes into a folder")
+        check_output(Path(args.out) / "archive", "out folder")
         since = Path(args.since_file).stat().st_mtime if args.since_file else None
         archive = pack(args.cache, args.out, since=since)
         print(f"wrote {archive} ({archive.stat().st_size / 1e6:.0f} MB) and {archive.name}.sha256")
@@ -271,6 +338,8 @@ def cmd_artifacts(args: argparse.Namespace) -> None:
 def cmd_mirror(args: argparse.Namespace) -> None:
     from labclip_utils.mirror import serve_forever, write_manifest
 
+    if args.action == "serve" and not 0 <= args.port <= 65535:
+        raise ValueError(f"--port {args.port}: not a port number (0-65535)")
     if args.action == "manifest":
         print(f"wrote {write_manifest(args.folder)}")
     else:
@@ -278,23 +347,30 @@ def cmd_mirror(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a failure is one line on stderr (naming the file or argument) and exit status 2."""
     args = build_parser().parse_args(argv)
     try:
         {"embed": cmd_embed, "fit": cmd_fit, "eval": cmd_eval, "downloads": cmd_downloads,
          "mirror": cmd_mirror, "negatives": cmd_negatives, "artifacts": cmd_artifacts}[args.command](args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 (a command ends in one line, never in a traceback)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     return 0
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: its message (lines joined), prefixed by its type unless it is an expected one."""
+    from labclip_utils.benchmarks.downloads import ChecksumError, DownloadError
+
+    text = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or repr(err)
+    expected = (ValueError, OSError, FloatingPointError, DownloadError, ChecksumError)
+    return text if isinstance(err, expected) else f"{type(err).__name__}: {text}"
 
 
 def write_embeddings(path: str | Path, images: torch.Tensor, captions: torch.Tensor, negatives: torch.Tensor,
                      split: np.ndarray | None = None, **meta: str) -> Path:
     """Write an embeddings file in the format the command line reads."""
-    from labclip_utils.cache import atomic_write
-
     tensors = {"images": images.contiguous(), "captions": captions.contiguous(), "negatives": negatives.contiguous()}
     if split is not None:
         tensors["split"] = torch.tensor([SPLIT_CODES[str(s)] for s in split], dtype=torch.uint8)
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"labclip": json.dumps(meta)}),
-                        share=True)
+    return atomic_write(path, lambda tmp: write_safetensors(tmp, tensors, {"labclip": json.dumps(meta)}), share=True)

@@ -23,8 +23,6 @@ import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 from labclip_utils.metrics import swap_accuracy
 from labclip_utils.progress import tqdm
@@ -304,7 +302,7 @@ def synthetic_binding_embeddings(n: int, dim: int = 512, code_dim: int = 16, see
 def save_labclip(path: str | Path, labclip_map: LabclipMap, **meta: str | int | float) -> Path:
     """Write A and t as safetensors, with metadata (``encoder`` id, D, the data it was fitted on...). The file
     appears complete or not at all, even when several processes write the same path at once."""
-    from labclip_utils.cache import atomic_write, remove_stale_temporaries
+    from labclip_utils.cache import atomic_write, remove_stale_temporaries, write_safetensors
 
     path = Path(path)
     if not all(torch.isfinite(p).all() for p in labclip_map.parameters()):
@@ -313,7 +311,7 @@ def save_labclip(path: str | Path, labclip_map: LabclipMap, **meta: str | int | 
     remove_stale_temporaries(path.parent)
     info = {"format": "labclip-1", "dim": labclip_map.dim, **meta}
     tensors = {"linear.weight": labclip_map.A.detach().contiguous(), "t": labclip_map.t.detach().reshape(1)}
-    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"labclip": json.dumps(info, default=str)}),
+    return atomic_write(path, lambda tmp: write_safetensors(tmp, tensors, {"labclip": json.dumps(info, default=str)}),
                         share=True)
 
 
@@ -325,12 +323,14 @@ def load_labclip(path: str | Path, expected_dim: int | None = None, *, encoder_i
     embeddings) are checked against the file: an A fitted for one encoder is refused for another's embeddings,
     even of the same width, unless ``allow_other_encoder=True``.
     """
+    from labclip_utils.cache import read_safetensors
+
     path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = json.loads((f.metadata() or {}).get("labclip", "{}"))
-            weight, t = f.get_tensor("linear.weight"), f.get_tensor("t")
-    except Exception as err:  # safetensors raises several types
+    try:  # one read of the file: a writer replacing it meanwhile cannot mix its metadata with other weights
+        tensors, header = read_safetensors(path)
+        meta = json.loads(header.get("labclip", "{}"))
+        weight, t = tensors["linear.weight"], tensors["t"]
+    except Exception as err:  # missing tensors, bad JSON, unreadable file
         raise ValueError(f"{path}: not a LABCLIP map ({err})") from err
     if weight.ndim != 2 or weight.shape[0] != weight.shape[1]:
         raise ValueError(f"{path}: linear.weight must be square, got {tuple(weight.shape)}")

@@ -166,22 +166,27 @@ class Profile(ProfileSpec):
 def default_cache_dir() -> Path:
     """``$LABCLIP_CACHE_DIR``, else ``$XDG_CACHE_HOME/labclip`` (``~/.cache/labclip``)."""
     if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser().resolve()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return (Path(base) / "labclip").resolve()
+        folder, source = Path(os.environ[CACHE_ENV]).expanduser().resolve(), f"${CACHE_ENV}"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        folder, source = (Path(base) / "labclip").resolve(), "the default cache folder"
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{source}: {folder} is a file, not a folder")
+    return folder
 
 
 def resolve_device(requested: str | None = None) -> str:
     """``cuda`` when available (or asked for), else ``cpu``; ``$LABCLIP_DEVICE`` overrides ``auto``."""
+    source = "the requested device" if requested else f"${DEVICE_ENV}"
     requested = requested or os.environ.get(DEVICE_ENV) or "auto"
     import torch
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {requested!r} was requested but torch sees no CUDA device")
+        raise RuntimeError(f"device {requested!r} ({source}) was requested but torch sees no CUDA device")
     if requested not in {"cpu", "mps"} and not requested.startswith("cuda"):
-        raise ValueError(f"unknown device {requested!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        raise ValueError(f"unknown device {requested!r} (from {source}); use 'auto', 'cpu', 'cuda' or 'cuda:N'")
     return requested
 
 
@@ -252,6 +257,8 @@ def use_profile(name: str | None = None, *, seed: int = 0, verbose: bool = True)
     if threads:
         import torch
 
+        if not threads.strip().isdigit() or int(threads) < 1:
+            raise ValueError(f"${THREADS_ENV} must be a positive whole number, got {threads!r}")
         torch.set_num_threads(int(threads))
     seed_everything(seed)
     if profile.name == "paper" and profile.device == "cpu" and profile.scale >= 1:

@@ -28,8 +28,10 @@ which it does not offer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -144,9 +146,15 @@ class ShardedEmbeddings:
         image_dir = folder / FOLDERS["images"][0]
         if not image_dir.is_dir():
             raise FileNotFoundError(f"{folder}: no {FOLDERS['images'][0]}/ folder (clip-retrieval's layout expected)")
-        indices = sorted(int(p.stem.rsplit("_", 1)[1]) for p in image_dir.glob("img_emb_*.npy"))
+        indices = _shard_indices(folder, "images")
         if not indices:
             raise FileNotFoundError(f"{image_dir}: no img_emb_<i>.npy shards")
+        for kind in ("captions", "negatives"):
+            orphans = sorted(set(_shard_indices(folder, kind)) - set(indices))
+            if orphans:
+                raise ValueError(f"{shard_path(folder, kind, orphans[0])}: a shard with no "
+                                 f"{shard_path(folder, 'images', orphans[0]).name} (shard {orphans[0]} of {folder}); "
+                                 "remove it or add its images")
         shards, dims, dtypes = [], set(), set()
         for i in indices:
             kinds = ("images", "captions", "metadata") + (("negatives",) if need_negatives else ())
@@ -166,6 +174,9 @@ class ShardedEmbeddings:
             meta = _metadata_rows(shard_path(folder, "metadata", i))
             if meta != rows:
                 raise ValueError(f"{shard_path(folder, 'metadata', i)}: {meta} rows, but the embeddings have {rows}")
+            for kind, (_, dtype) in headers.items():
+                if not np.issubdtype(np.dtype(dtype), np.floating):
+                    raise ValueError(f"{shard_path(folder, kind, i)}: embeddings must be floating point, got {dtype}")
             dims |= {shape[1] for shape in shapes.values()}
             dtypes.add(headers["images"][1])
             shards.append(Shard(i, rows, folder))
@@ -177,11 +188,55 @@ class ShardedEmbeddings:
     def rows(self) -> int:
         return sum(s.rows for s in self.shards)
 
+    def fingerprint(self) -> dict[str, str]:
+        """What the data is, cheaply: each embedding shard's name with its size and a hash of its first and last
+        64 KiB (a checkpoint of one folder is never resumed on another of the same shape)."""
+        return {shard.path(kind).relative_to(self.folder).as_posix(): _file_fingerprint(shard.path(kind))
+                for shard in self.shards for kind in ("images", "captions", "negatives")
+                if shard.path(kind).is_file()}
+
     def read(self, shard: Shard, start: int, stop: int, kinds: Sequence[str] = ("images", "captions", "negatives"),
              dtype=np.float32) -> list[np.ndarray]:
         """Rows ``start:stop`` of a shard as arrays of ``dtype`` (``None``: as stored, half the memory for float16
         shards), read from the files into new arrays (:func:`read_npy_rows`: nothing stays mapped)."""
         return [read_npy_rows(shard.path(kind), start, stop, dtype) for kind in kinds]
+
+
+def _shard_indices(folder: Path, kind: str) -> list[int]:
+    """The indices of ``kind``'s shards in ``folder``; a file there that matches the pattern's prefix but is not
+    ``<prefix><i>.npy`` (``img_emb_backup.npy``) is refused by name."""
+    sub, pattern = FOLDERS[kind]
+    prefix, suffix = pattern.split("{}")
+    indices = []
+    for p in sorted((Path(folder) / sub).glob(f"{prefix}*{suffix}")):
+        match = re.fullmatch(re.escape(prefix) + r"(\d+)" + re.escape(suffix), p.name)
+        if match is None:
+            raise ValueError(f"{p}: not a shard name ({pattern.format('<i>')} expected); move it out of {p.parent}")
+        indices.append(int(match.group(1)))
+    return sorted(indices)
+
+
+def _file_fingerprint(path: Path, edge: int = 1 << 16) -> str:
+    """Size and a SHA-256 of the first and last ``edge`` bytes of a file."""
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(edge))
+        f.seek(max(size - edge, 0))
+        h.update(f.read(edge))
+    return f"{size}:{h.hexdigest()[:24]}"
+
+
+def _check_rows(source, shard: Shard, start: int, arrays: Sequence[np.ndarray],
+                kinds: Sequence[str] = ("images", "captions", "negatives")) -> None:
+    """Refuse a chunk with a NaN or infinite value, naming the shard file and the row."""
+    for kind, a in zip(kinds, arrays, strict=True):
+        bad = ~np.isfinite(a).all(axis=1)
+        if bad.any():
+            row = start + int(np.flatnonzero(bad)[0])
+            where = shard.path(kind) if isinstance(source, ShardedEmbeddings) else f"{kind} of shard {shard.index}"
+            raise ValueError(f"{where}: row {row} has NaN or infinite values ({int(bad.sum())} such rows in rows "
+                             f"{start}–{start + len(a) - 1}); fix or drop them before fitting")
 
 
 def _metadata_rows(path: Path) -> int:
@@ -199,8 +254,11 @@ def _metadata_rows(path: Path) -> int:
 def read_captions(path: Path, column: str = "caption") -> list[str]:
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path, columns=[column])
-    return [str(c) if c is not None else "" for c in table.column(column).to_pylist()]
+    values = pq.read_table(path, columns=[column]).column(column).to_pylist()
+    if None in values:
+        raise ValueError(f"{path}: row {values.index(None)} has no {column!r} (null; {values.count(None)} such rows); "
+                         "drop those rows from every shard file, or give them a caption")
+    return [str(c) for c in values]
 
 
 
@@ -214,14 +272,28 @@ def write_clip_retrieval(folder: str | Path, images, captions, texts: Sequence[s
         raise ValueError(f"{len(images)} images, {len(captions)} caption embeddings and {len(texts)} captions")
     for k, start in enumerate(range(0, len(images), shard_rows)):
         stop = start + shard_rows
-        atomic_write(shard_path(folder, "images", k),
-                     lambda p, s=start, e=stop: _save_npy(p, images[s:e].astype(dtype)))
-        atomic_write(shard_path(folder, "captions", k),
-                     lambda p, s=start, e=stop: _save_npy(p, captions[s:e].astype(dtype)))
+        for kind, values in (("images", images), ("captions", captions)):
+            target = shard_path(folder, kind, k)
+            array = _cast(values[start:stop], dtype, target)
+            atomic_write(target, lambda p, a=array: _save_npy(p, a))
         frame = pd.DataFrame({"caption": list(texts[start:stop]), "key": [f"{i:09d}" for i in range(start, stop)]
                               [: len(texts[start:stop])]})
         atomic_write(shard_path(folder, "metadata", k), lambda p, f=frame: f.to_parquet(p, index=False))
     return folder
+
+
+def _cast(array: np.ndarray, dtype, path: Path, first_row: int = 0) -> np.ndarray:
+    """``array`` (N×D) as ``dtype``, refusing rows whose finite values become infinite (float16 ends at 65504)."""
+    source = np.asarray(array)
+    with np.errstate(over="ignore"):
+        out = source.astype(dtype)
+    if out.ndim == 2 and np.issubdtype(out.dtype, np.floating):
+        overflow = np.isinf(out).any(axis=1) & np.isfinite(source).all(axis=1)
+        if overflow.any():
+            row = first_row + int(np.flatnonzero(overflow)[0])
+            raise ValueError(f"{path}: row {row} overflows {out.dtype} (values beyond ±{np.finfo(out.dtype).max:g}); "
+                             "normalise the embeddings or write them as float32")
+    return out
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -278,7 +350,7 @@ def embed_negatives(folder: str | Path, encoder, *, batch_size: int = 256, dtype
         texts = read_captions(source, "negative_caption")
         if len(texts) != shard.rows:
             raise ValueError(f"{source}: {len(texts)} negatives for {shard.rows} rows")
-        emb = encoder.encode_texts(texts, batch_size=batch_size, progress=False).numpy().astype(dtype)
+        emb = _cast(encoder.encode_texts(texts, batch_size=batch_size, progress=False).numpy(), dtype, target)
         atomic_write(target, lambda p, e=emb: _save_npy(p, e))
         written += 1
     return written
@@ -389,6 +461,11 @@ class InMemoryShards:
     def rows(self) -> int:
         return sum(s.rows for s in self.shards)
 
+    def fingerprint(self) -> dict[str, str]:
+        """A hash of each shard's arrays."""
+        return {f"shard {i}": hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in t)).hexdigest()[:24]
+                for i, t in enumerate(self._data)}
+
     def read(self, shard: Shard, start: int, stop: int, kinds=("images", "captions", "negatives"), dtype=None):
         order = {"images": 0, "captions": 1, "negatives": 2}
         return [self._data[shard.index][order[k]][start:stop] for k in kinds]
@@ -423,6 +500,30 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     atomic_write(path, lambda p: torch.save(state, p))
 
 
+def _load_checkpoint(path: Path, key: dict, device: str) -> dict:
+    """The state saved at ``path`` if it belongs to the fit described by ``key`` (same settings and the very same
+    data); otherwise a ``ValueError`` that names the checkpoint and what differs."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        saved = json.loads(state["key"])
+        state["map"], state["optimizer"], state["epoch"], state["step_in_epoch"], state["history"]  # noqa: B018
+    except Exception as err:  # a shard, a pickle, a truncated file, no permission: torch raises several types
+        raise ValueError(f"{path}: not a readable checkpoint of a streamed fit ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    if {k: v for k, v in saved.items() if k != "data"} != {k: v for k, v in key.items() if k != "data"}:
+        raise ValueError(f"{path}: a checkpoint of another fit (settings, data size or world size differ); "
+                         "remove it or choose another path")
+    if saved.get("data") != key["data"]:
+        theirs, ours = saved.get("data") or {}, key["data"]
+        differ = sorted(n for n in set(theirs) | set(ours) if theirs.get(n) != ours.get(n))
+        raise ValueError(f"{path}: a checkpoint of a fit on other data ({', '.join(differ[:3]) or 'no fingerprint'}"
+                         f"{' …' if len(differ) > 3 else ''} differ); remove it or choose another path")
+    if not all(torch.isfinite(v).all() for v in state["map"].values()):
+        raise ValueError(f"{path}: the checkpoint's A or t is NaN or infinite (the fit diverged); it is not resumed, "
+                         "remove it")
+    return state
+
+
 def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamConfig | None = None, *,
                   checkpoint: str | Path | None = None, device: str = "cpu", progress: bool = True,
                   on_step: Callable[[int], None] | None = None) -> FitResult:
@@ -446,14 +547,11 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
     opt = torch.optim.Adam(labclip_map.parameters(), lr=config.lr)
     autocast = stream.precision == "bf16" or (stream.precision == "auto" and device.startswith("cuda"))
     key = {"config": asdict(config), "chunk_rows": stream.chunk_rows, "rows": source.rows, "dim": source.dim,
-           "world": world}
+           "world": world, "data": source.fingerprint()}
     epoch0, step0, history = 1, 0, []
     ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        if json.loads(state["key"]) != key:
-            raise ValueError(f"{ckpt}: a checkpoint of another fit (settings, data size or world size differ); "
-                             "remove it or choose another path")
+    if ckpt is not None and ckpt.exists():
+        state = _load_checkpoint(ckpt, key, device)
         labclip_map.load_state_dict(state["map"])
         opt.load_state_dict(state["optimizer"])
         epoch0, step0, history = int(state["epoch"]), int(state["step_in_epoch"]), json.loads(state["history"])
@@ -480,8 +578,9 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
             if loaded is None or loaded[0] != (shard.index, chunk):
                 stop = min(chunk + stream.chunk_rows, shard.rows)
                 loaded = None  # the previous chunk goes before the next one comes: one chunk in memory
-                loaded = ((shard.index, chunk), [torch.from_numpy(a).to(device)
-                                                 for a in source.read(shard, chunk, stop, dtype=None)])
+                arrays = source.read(shard, chunk, stop, dtype=None)
+                _check_rows(source, shard, chunk, arrays)
+                loaded = ((shard.index, chunk), [torch.from_numpy(a).to(device) for a in arrays])
             images, pos, neg = (x[torch.from_numpy(idx).to(device)].float() for x in loaded[1])
             with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
                 if config.loss == "hnb":

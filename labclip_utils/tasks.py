@@ -147,7 +147,18 @@ class ChoiceTask:
     def __post_init__(self) -> None:
         check_ties(self.ties)
         self.image_index = np.asarray(self.image_index, dtype=np.int64)
-        self.answer = np.asarray(self.answer, dtype=np.int64)
+        given = np.asarray(self.answer)
+        if given.dtype.kind not in "iub":
+            try:
+                whole = np.asarray(given, dtype=np.float64)
+                fractional = np.flatnonzero(~np.isfinite(whole) | (whole != np.round(whole)))
+            except (TypeError, ValueError):
+                fractional = np.arange(min(len(given), 1))
+            if len(fractional):
+                i = int(fractional[0])
+                raise BenchmarkFormatError(f"{self.source} (item {i}): answer {given[i].item()!r} is not a whole "
+                                           "option index")
+        self.answer = given.astype(np.int64)
         n = len(self.options)
         for label, arr in (("image_index", self.image_index), ("answer", self.answer), ("subset", self.subset)):
             if len(arr) != n:

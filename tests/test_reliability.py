@@ -205,12 +205,23 @@ def test_concurrent_writers_never_tear_a_file(tmp_path):
 
 
 def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path):
-    old, fresh = tmp_path / ".A.safetensors.123.deadbeef.tmp", tmp_path / ".A.safetensors.456.cafef00d.tmp"
-    for f in (old, fresh):
-        f.write_bytes(b"x" * 100)
-    os.utime(old, (time.time() - 3 * 86400,) * 2)
-    assert remove_stale_temporaries(tmp_path) == 1
-    assert not old.exists() and fresh.exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()  # a writer that has exited
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        old, fresh = tmp_path / ".A.safetensors.123.deadbeef.tmp", tmp_path / f".A.safetensors.{alive.pid}.cafef00d.tmp"
+        orphan, theirs = tmp_path / f".A.safetensors.{dead}.0badf00d.tmp", tmp_path / ".tmpAb12Cd"
+        for f in (old, fresh, orphan, theirs):
+            f.write_bytes(b"x" * 100)
+        os.utime(old, (time.time() - 3 * 86400,) * 2)
+        os.utime(theirs, (time.time() - 3 * 86400,) * 2)
+        assert remove_stale_temporaries(tmp_path) == 3
+        assert fresh.exists() and not old.exists() and not orphan.exists(), "a dead writer's file goes at once"
+        assert not theirs.exists(), "safetensors' own temporaries of a killed writer too"
+        assert temporary_path(tmp_path / "A.safetensors").name.split(".")[3].startswith(f"{os.getpid()}@")
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_cache_files_follow_the_folder_permissions(tmp_path):

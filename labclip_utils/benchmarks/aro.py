@@ -21,10 +21,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
 from labclip_utils.benchmarks.base import check_images_exist, format_error, inside, read_json, require
 from labclip_utils.benchmarks.text import Shuffler, Tagger, order_options, tokenizer_id
+from labclip_utils.cache import file_lock
 from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef, unique_images
 
 VG_FILES = {"vg_relation": "visual_genome_relation.json", "vg_attribution": "visual_genome_attribution.json"}
@@ -59,10 +59,31 @@ def _load_vg(root: Path, which: str) -> ChoiceTask:
         options.append((rec["false_caption"], rec["true_caption"]))
         items.append(i)
     check_images_exist(refs, path, items)
+    _check_boxes_inside(refs, path, items)
     images, index = unique_images(refs)
     return ChoiceTask(which, images, index, options, np.ones(len(options), dtype=np.int64),
                       np.array([which] * len(options), dtype=object), path, group=np.array(groups, dtype=object),
                       metric="aro", ties="first")
+
+
+def _check_boxes_inside(refs: list[ImageRef], source: Path, items: list[int]) -> None:
+    """Refuse a crop box that starts outside its image (the crop would be all black), naming the item; each image's
+    size is read from its header once."""
+    from PIL import Image
+
+    sizes: dict[str, tuple[int, int]] = {}
+    for ref, item in zip(refs, items, strict=True):
+        if ref.path not in sizes:
+            try:
+                with Image.open(ref.path) as im:
+                    sizes[ref.path] = im.size
+            except OSError as err:
+                raise format_error(source, item, f"image file {ref.path} cannot be read ({err})") from err
+        width, height = sizes[ref.path]
+        x0, y0, x1, y1 = ref.box
+        if x0 >= width or y0 >= height:
+            raise format_error(source, item, f"crop box {[x0, y0, x1, y1]} lies outside the {width}×{height} image "
+                                             f"{ref.path}")
 
 
 def load_vg_relation(root: str | Path) -> ChoiceTask:
@@ -102,7 +123,7 @@ def stored_order_items(path: Path, tagger: Tagger, seed: int, max_captions: int 
     source_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     limit = "" if max_captions is None else f".first{max_captions}"
     stored = path.with_name(f"{path.stem}.order.{tagger.id}.{tokenizer_id()}.seed{seed}{limit}.{source_hash}.json")
-    with FileLock(str(stored) + ".lock"):
+    with file_lock(stored):
         if stored.is_file():
             try:
                 items = json.loads(stored.read_text())["items"]

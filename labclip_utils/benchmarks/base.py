@@ -26,10 +26,15 @@ def check_images_exist(refs: Sequence[ImageRef], source: Path, items: Sequence[o
 
 def read_json(path: Path) -> object:
     """JSON from ``path``, with an error that names the file when it is missing or broken."""
-    if not path.is_file():
-        raise BenchmarkFormatError(f"{path}: file is missing")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except PermissionError as exc:
+        raise BenchmarkFormatError(f"{path}: permission denied (the file, or a folder above it, is not readable "
+                                   "by this user)") from exc
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        raise BenchmarkFormatError(f"{path}: file is missing") from exc
+    try:
+        return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise BenchmarkFormatError(f"{path}: not UTF-8 text ({exc})") from exc
     except json.JSONDecodeError as exc:

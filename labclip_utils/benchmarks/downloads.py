@@ -24,19 +24,22 @@ the official hosts.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import json
+import lzma
 import os
 import shutil
 import tarfile
 import uuid
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock
-
+from labclip_utils.cache import file_lock
 from labclip_utils.progress import tqdm
 
 GDRIVE = "gdrive"
@@ -384,6 +387,31 @@ def _check_members(names: list[str], archive: Path) -> None:
     for name in names:
         if name.startswith("/") or ".." in Path(name).parts:
             raise DownloadError(f"{archive}: refusing to unpack {name!r} outside the dataset folder")
+        if "\\" in name:
+            raise DownloadError(f"{archive}: member {name!r} uses backslashes as folder separators (a zip made on "
+                                "Windows?); repack it with '/'")
+
+
+def _check_links(members: list[tarfile.TarInfo], archive: Path) -> None:
+    """Refuse tar links that point outside the archive (absolute, or through ``..``) and device files."""
+    for m in members:
+        if (m.issym() or m.islnk()) and (m.linkname.startswith("/") or ".." in Path(m.linkname).parts):
+            raise DownloadError(f"{archive}: refusing to unpack link {m.name!r} -> {m.linkname!r} (it points outside "
+                                "the dataset folder)")
+        if m.isdev():
+            raise DownloadError(f"{archive}: refusing to unpack device file {m.name!r}")
+
+
+def _read_whole_stream(archive: Path) -> None:
+    """Decompress a tar's whole gzip/bzip2/xz stream, so that the checksum at its end is checked (reading the
+    members stops before it)."""
+    with open(archive, "rb") as f:
+        magic = f.read(6)
+    opener = {b"\x1f\x8b": gzip.open, b"BZ": bz2.open, b"\xfd7": lzma.open}.get(magic[:2])
+    if opener is not None:
+        with opener(archive, "rb") as stream:
+            while stream.read(1 << 20):
+                pass
 
 
 def check_archive(archive: Path, kind: str) -> None:
@@ -399,14 +427,16 @@ def check_archive(archive: Path, kind: str) -> None:
             with tarfile.open(archive) as t:
                 members = t.getmembers()
                 _check_members([m.name for m in members], archive)
+                _check_links(members, archive)
                 for m in members:
                     if m.isfile():
                         handle = t.extractfile(m)
                         while handle is not None and handle.read(1 << 20):
                             pass
+            _read_whole_stream(archive)
         else:
             raise ValueError(f"unknown archive kind {kind!r}")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as err:
         raise DownloadError(f"{archive}: not a complete {kind} archive ({err})") from err
 
 
@@ -451,7 +481,7 @@ def fetch(remote: RemoteFile, root: Path, progress: bool = True, dataset: str = 
     done = root / f".{remote.filename}.extracted"
     dataset = dataset or root.name
     expected = expected_checksum(dataset, remote)
-    with FileLock(str(dest) + ".lock"):
+    with file_lock(dest):
         if dest.is_file() and (remote.extract is None or done.exists()):
             verify_cached(dest, expected, root, remote.filename)
             return dest

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 from PIL import Image
 
+from labclip_utils.cache import file_lock
 from labclip_utils.scenes import make_scenes, save_scenes
 from labclip_utils.scenes.captions import Pair, caption_text
 from labclip_utils.scenes.dataset import SceneDataset
@@ -199,7 +199,7 @@ def write_offline_benchmarks(root: str | Path, *, seed: int = 0, image_size: int
     tag = "-".join(str(v) for v in settings.values())
     folder = Path(root) / f"offline-{tag}"
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
+    with file_lock(folder):
         if (folder / "settings.json").is_file():
             return folder
         tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")

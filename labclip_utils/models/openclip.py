@@ -127,6 +127,9 @@ def load_open_clip(
     random init), in ``precision`` (``"fp32"``, ``"fp16"`` or ``"bf16"``: open_clip's own low-precision casts)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if open_clip.get_model_config(name) is None and not name.startswith(("hf-hub:", "local-dir:")):
+        raise ValueError(f"unknown open_clip model {name!r} (nor a custom encoder such as 'miniature'); see "
+                         "open_clip.list_models()")
     if pretrained and not open_clip.get_pretrained_cfg(name, pretrained):
         tags = open_clip.list_pretrained_tags_by_model(name)
         if not Path(pretrained).is_file():

@@ -160,7 +160,7 @@ def read_clevr_scene(path: Path) -> SceneRecord:
 def read_clevr(folder: Path, n_objects: int | None = None, progress: bool = False) -> list[SceneRecord]:
     """Records from a CLEVR-layout folder: ``output_{N}obj.csv`` lists the images; scene JSONs add detail.
 
-    As LABCLIP's loader does, rows whose image is missing are skipped (with a warning saying how many).
+    As LABCLIP's loader does, rows whose image is missing are skipped (with a warning naming them).
     """
     folder = Path(folder)
     csvs = sorted(folder.glob("output_*obj.csv"))
@@ -168,7 +168,7 @@ def read_clevr(folder: Path, n_objects: int | None = None, progress: bool = Fals
         csvs = [c for c in csvs if c.name == f"output_{n_objects}obj.csv"]
     if not csvs:
         raise FileNotFoundError(f"{folder}: no output_{{N}}obj.csv found (CLEVR layout)")
-    records, missing = [], 0
+    records, missing = [], []
     for csv_path in csvs:
         n = csv_path.name.removeprefix("output_").removesuffix("obj.csv")
         with open(csv_path, newline="") as f:
@@ -179,7 +179,7 @@ def read_clevr(folder: Path, n_objects: int | None = None, progress: bool = Fals
             fname = _safe_relative(row[0], csv_path, f"line {line}")
             image = f"images_{n}obj/{fname}"
             if not (folder / image).exists():
-                missing += 1
+                missing.append(f"{image} ({csv_path.name} line {line})")
                 continue
             pairs = [(row[i], row[i + 1]) for i in range(1, len(row), 2)]
             for k, (shape, color) in enumerate(pairs):
@@ -195,7 +195,8 @@ def read_clevr(folder: Path, n_objects: int | None = None, progress: bool = Fals
             records.append(SceneRecord(objects=rec.objects, world=rec.world, seed=rec.seed,
                                        background=rec.background, image_file=image))
     if missing:
-        warnings.warn(f"{folder}: skipped {missing} CSV rows whose image file is missing", stacklevel=2)
+        warnings.warn(f"{folder}: skipped {len(missing)} CSV rows whose image file is missing: "
+                      f"{', '.join(missing[:5])}{', …' if len(missing) > 5 else ''}", stacklevel=2)
     return records
 
 
