@@ -80,13 +80,16 @@ def _imported_modules(source: str, package: str, current: str) -> set[str]:
 
 
 @lru_cache(maxsize=256)
-def _closure(name: str, stamp: tuple) -> tuple[tuple[str, str], ...]:
+def _closure(name: str, stamp: tuple, exclude: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
     package = name.split(".")[0]
     seen: dict[str, str] = {}
     todo = [name]
     while todo:
         mod = todo.pop()
         if mod in seen:
+            continue
+        if any(mod == x or (x.endswith(".*") and (mod + ".").startswith(x[:-1])) for x in exclude):
+            seen[mod] = ""
             continue
         path = _module_file(mod)
         if path is None:
@@ -99,11 +102,14 @@ def _closure(name: str, stamp: tuple) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((m, h) for m, h in seen.items() if h))
 
 
-def code_digest(*modules: str) -> str:
+def code_digest(*modules: str, exclude: tuple[str, ...] = ()) -> str:
     """A short hash of the source of ``modules`` and of every module of their package they import, transitively.
 
     ``code_digest("labclip_utils.diagnosis")`` changes when ``diagnosis.py``, ``probing.py``, ``labclip.py``...
-    change, so it belongs in the key of everything those modules compute and cache.
+    change, so it belongs in the key of everything those modules compute and cache. ``exclude`` names modules
+    (``"pkg.mod"``, or ``"pkg.sub.*"`` for a subpackage and everything below it) that are neither hashed nor
+    followed: code that stores, downloads or labels results rather than computing them, for a digest that should
+    change only when the numbers can.
     """
     if not modules:
         raise ValueError("name at least one module")
@@ -113,7 +119,7 @@ def code_digest(*modules: str) -> str:
     stamp = _package_stamp(modules[0])  # lets the memo notice edits made while this process runs
     h = hashlib.sha256()
     for name in sorted(modules):
-        for mod, digest in _closure(name, stamp):
+        for mod, digest in _closure(name, stamp, tuple(sorted(exclude))):
             h.update(f"{mod}={digest};".encode())
     return h.hexdigest()[:16]
 

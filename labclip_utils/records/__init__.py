@@ -3,8 +3,9 @@
 They are data, not code: a chapter shows them with their provenance (which script wrote them, with what
 settings), so that a reader in Colab, who has only the installed package, sees the same tables.
 
-- ``miniature_seeds.csv``: ``experiments/miniature.py --seeds 0 1 2``, the miniature trained from scratch with
-  three seeds and diagnosed (the spread the chapters' checks are calibrated on);
+- ``miniature_seeds.csv``: ``experiments/miniature.py`` (seeds 0–4 and 10–12), the miniature trained from scratch
+  with eight seeds and diagnosed, each row with the ``code_digest`` of the code that measured it (the spread the
+  chapters' checks are calibrated on);
 - ``miniature_design.csv``: the variants measured while designing the miniature, one seed each.
 """
 
@@ -16,13 +17,48 @@ import pandas as pd
 
 RECORDS = ("miniature_seeds.csv", "miniature_design.csv")  # artifacts.json: see labclip_utils.artifacts
 
+#: For each record with a ``code_digest`` column: the script that writes it, and the code whose edits change its
+#: numbers (the modules and everything of the package they import, minus the code that only stores, downloads,
+#: labels or checks results, so that editing those does not make the record stale).
+RECORD_CODE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "miniature_seeds.csv": ("python experiments/miniature.py",
+                            ("labclip_utils.models.miniature_training", "labclip_utils.diagnosis",
+                             "labclip_utils.scenes")),
+}
+NOT_NUMBERS = ("labclip_utils", "labclip_utils.profile", "labclip_utils.paper", "labclip_utils.benchmarks.*",
+               "labclip_utils.mirror", "labclip_utils.artifacts", "labclip_utils.progress", "labclip_utils.cache",
+               "labclip_utils.models.openclip", "labclip_utils.publish", "labclip_utils.claims",
+               "labclip_utils.records", "labclip_utils.tables", "labclip_utils.plots")
 
-def read_record(name: str, **read_csv) -> pd.DataFrame:
-    """One shipped record as a table; a clear error for an unknown name or a missing file."""
+
+class StaleRecordError(RuntimeError):
+    """A shipped record was measured by other code than the installed package's."""
+
+
+def record_digest(name: str) -> str:
+    """The digest that the code computing ``name``'s numbers has now (what a fresh run would write)."""
+    from labclip_utils.cache import code_digest
+
+    return code_digest(*RECORD_CODE[name][1], exclude=NOT_NUMBERS)
+
+
+def read_record(name: str, *, check_code: bool = True, **read_csv) -> pd.DataFrame:
+    """One shipped record as a table; a clear error for an unknown name or a missing file, and (``check_code``)
+    :class:`StaleRecordError` when the record's ``code_digest`` is not the digest of the code installed now."""
     if name not in RECORDS:
         raise ValueError(f"unknown record {name!r}; the package ships {RECORDS}")
     path = files(__name__) / name
     if not path.is_file():
         raise FileNotFoundError(f"{path}: the record is missing; run the script in experiments/ that writes it")
     with path.open("rb") as f:
-        return pd.read_csv(f, **read_csv)
+        table = pd.read_csv(f, **read_csv)
+    if check_code and name in RECORD_CODE:
+        script = RECORD_CODE[name][0]
+        found = set(table["code_digest"]) if "code_digest" in table else {"(none)"}
+        now = record_digest(name)
+        if found != {now}:
+            raise StaleRecordError(
+                f"{path}: measured by code {', '.join(sorted(map(str, found)))}, but the code that computes these "
+                f"numbers is now {now}; the chapters' checks would compare against stale numbers. Regenerate the "
+                f"record with `{script}` (it trains the miniature once per seed).")
+    return table
