@@ -21,12 +21,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 SOURCES = {
-    "NOTE": "ICLR-2026 paper note (secondary summary of arXiv 2502.03566v3)",
-    "SEC2": "essay sourcing notes, checked against source excerpts",
-    "REV": "OpenReview ICLR-2026 reviews",
-    "SC": "SugarCrepe repository, table image assets/sugarcrepe_eval.png (Hsieh et al., 2023)",
-    "REPO": "the authors' released matrix alignment/weights/labclip_coco_neg_B32.pt "
-            "(github.com/kdariina/CLIP-not-BoW-unimodally)",
+    "NOTE": "an AI-written summary of the paper (arXiv 2502.03566v3), an ICLR 2026 paper note found in public code "
+            "repositories; its numbers were not checked against the paper's PDF",
+    "SEC2": "an essay's sourcing notes on the paper, which say they were checked against source excerpts (secondary)",
+    "REV": "the paper's OpenReview ICLR 2026 reviews, which quote its tables (secondary)",
+    "SC": "SugarCrepe's own repository, table image assets/sugarcrepe_eval.png (Hsieh et al., 2023; primary)",
+    "REPO": "the authors' repository (github.com/kdariina/CLIP-not-BoW-unimodally): the released matrix "
+            "alignment/weights/labclip_coco_neg_B32.pt, summarised from the file itself (primary)",
 }
 
 
@@ -57,6 +58,13 @@ PAPER_NUMBERS: tuple[PaperNumber, ...] = (
     PaperNumber("CLEVR, 2 objects", "probe chance", "-", 0.12, "NOTE", "probe", "1/8 colours"),
     PaperNumber("CLEVR", "probe-direction cosine, before A", "CLIP", 0.20, "NOTE", "clevr"),
     PaperNumber("CLEVR", "probe-direction cosine, after A", "LABCLIP", 0.75, "NOTE", "clevr"),
+    # The multi-object probe curve, read off the paper's figure by the secondary source (exact values not found).
+    PaperNumber("CLEVR, 3 to 10 objects", "text probe, lowest over object counts (at least)", "CLIP", 0.80, "NOTE",
+                "probe_multi", "read off the paper's figure; 'above 0.8 throughout'"),
+    PaperNumber("CLEVR, 3 to 10 objects", "image probe, fewest objects (about)", "CLIP", 0.90, "NOTE", "probe_multi",
+                "read off the paper's figure"),
+    PaperNumber("CLEVR, 3 to 10 objects", "image probe, most objects (about)", "CLIP", 0.60, "NOTE", "probe_multi",
+                "read off the paper's figure"),
     PaperNumber("conjunctive search, up to 35 objects", "linear probe accuracy (at least)", "CLIP", 0.80, "NOTE",
                 "conjunctive", "the paper states 'above 0.80 even with 35 objects'"),
     # Real benchmarks, ViT-B/32, LABCLIP trained on COCO with NegCLIP's shuffled negatives.
@@ -112,8 +120,15 @@ def paper_table(*, setting: str | None = None, setting_contains: str = "", metri
     return pd.DataFrame(rows)
 
 
-def beside_paper(ours: Iterable[tuple[str, str, str, float]], protocol: str | None = None) -> pd.DataFrame:
-    """Our numbers, given as ``(setting, metric, model, value)``, in a column next to the paper's.
+#: The column of :func:`beside_paper` that holds the paper's values: they are always real CLIP's.
+PAPER_COLUMN = "paper (real CLIP)"
+
+
+def beside_paper(ours: Iterable[tuple[str, str, str, float]], protocol: str | None = None,
+                 ours_label: str = "this book") -> pd.DataFrame:
+    """Our numbers, given as ``(setting, metric, model, value)``, in a column (named ``ours_label``, e.g. "this
+    book (miniature)") next to the paper's, which is named :data:`PAPER_COLUMN` so that a reader never takes the
+    two for the same model.
 
     ``protocol`` is the protocol our numbers were measured under (a row of :mod:`labclip_utils.protocol`); a
     paper number is shown beside ours only when its protocol is the same, otherwise the cell says why not.
@@ -122,8 +137,8 @@ def beside_paper(ours: Iterable[tuple[str, str, str, float]], protocol: str | No
     for setting, metric, model, value in ours:
         p = paper_number(setting=setting, metric=metric, model=model)
         same = protocol is None or protocol == p.protocol
-        rows.append({"setting": setting, "metric": metric, "model": model, "this book": round(float(value), 3),
-                     "paper": p.value if same else None, "protocol": p.protocol,
+        rows.append({"setting": setting, "metric": metric, "model": model, ours_label: round(float(value), 3),
+                     PAPER_COLUMN: p.value if same else None, "protocol": p.protocol,
                      "source": _source(p) if same else f"not comparable: measured under protocol {p.protocol!r}"})
     if not rows:
         raise ValueError("none of our numbers has a counterpart in the paper's table")

@@ -317,7 +317,9 @@ def plot_benchmarks(headline: pd.DataFrame, models: tuple[str, ...] = ("CLIP", "
         ax.barh(pos, headline[model], height=height, label=f"{model} (this book)")
         for p, v in zip(pos, headline[model], strict=True):
             ax.text(v + 0.01, p, f"{v:.2f}", va="center", fontsize=MIN_FONT - 1)
-        paper = headline.get(f"paper: {model}")
+        # "paper: CLIP", or with the paper's model named ("paper, real CLIP ViT-L/14: CLIP")
+        columns = [c for c in headline.columns if str(c).startswith("paper") and str(c).endswith(f": {model}")]
+        paper = headline[columns[0]] if columns else None
         if paper is not None and paper.notna().any():
             ax.scatter(paper, pos, marker="|", s=200, color="black", zorder=3,
                        label="paper (real CLIP, real data)" if k == 0 else None)

@@ -38,6 +38,17 @@ def publish(key: str, value: float, *, paper: dict[str, str] | None = None) -> f
     return value
 
 
+def publish_paper(key: str, *, setting: str, metric: str, model: str) -> float:
+    """Glue the paper's reported value for (setting, metric, model) under ``key`` (from
+    :data:`labclip_utils.paper.PAPER_NUMBERS`, with its source), so that prose quotes the paper without typing a
+    number. Returns the value."""
+    from labclip_utils.paper import paper_value
+
+    value = paper_value(setting=setting, metric=metric, model=model)
+    _glue(key, value)
+    return value
+
+
 def publish_figure(key: str, figure: Any) -> Path | None:
     """Save a matplotlib figure as ``<key>.png`` for a book page to show (``$LABCLIP_FIGURES_DIR``, which the book's
     runner sets to the staged ``book/figures``); elsewhere (Colab, scripts) nothing is written.
@@ -85,10 +96,13 @@ def publish_ablation(ablation: Any) -> None:
     plt.close(fig)
 
 
-def publish_headlines(headline: Any) -> None:
+def publish_headlines(headline: Any, coverage: Any = None) -> None:
     """The benchmark chapter's headline table, as ``bench_<benchmark>_<model>``, plus ``..._paper`` where the row
     was measured under the paper's protocol, and ``paper_<benchmark>_<model>`` (the paper's value, quoted) for
-    every headline the paper reports, so that the results page can list those apart from ours."""
+    every headline the paper reports, so that the results page can list those apart from ours.
+
+    With ``coverage`` (:func:`~labclip_utils.benchmarks.suite.run_suite`'s second table), also
+    ``bench_not_run_table``: every benchmark that ran no item and why, so that a missing row is never silent."""
     from labclip_utils.benchmarks.suite import PAPER_KEYS
     from labclip_utils.paper import paper_number
 
@@ -114,3 +128,17 @@ def publish_headlines(headline: Any) -> None:
              for label, where in PAPER_KEYS.items() if label not in SYNTHETIC_HEADLINES}
     _glue("bench_real_paper_table", show(pd.DataFrame(paper).T.rename_axis("benchmark")
                                          .add_prefix("paper: "), precision=2))
+    if coverage is not None:
+        _glue("bench_not_run_table", show(not_run(coverage)))
+
+
+def not_run(coverage: pd.DataFrame) -> pd.DataFrame:
+    """The benchmarks of a coverage table that ran no item, with the reason (the error, or how many items were
+    left out because their words are outside the model's vocabulary); one row saying "none" when all ran."""
+    missing = coverage[coverage["items run"] == 0]
+    reasons = [row["note"] or (f"all {int(row['left out (vocabulary)'])} items use words outside the model's "
+                               "vocabulary" if row["left out (vocabulary)"] else "no items")
+               for _, row in missing.iterrows()]
+    table = pd.DataFrame({"benchmark": missing["title"].tolist() or ["none"],
+                          "why it did not run": reasons or ["every benchmark ran"]})
+    return table.set_index("benchmark")

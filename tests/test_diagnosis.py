@@ -7,6 +7,7 @@ import torch
 from labclip_utils.diagnosis import PROBE_LABELS, Diagnosis, SplitScores, diagnose
 from labclip_utils.evaluation import evaluate, result
 from labclip_utils.labclip import LabclipConfig, fit_on_scenes
+from labclip_utils.paper import PAPER_COLUMN, paper_value
 from labclip_utils.scenes import evaluation_scenes
 from labclip_utils.store import EmbeddingStore
 from labclip_utils.tasks import swap_task
@@ -37,8 +38,15 @@ def test_diagnosis_typed_tables_and_cache(tiny_encoder, tmp_path):
                      progress=False)
     assert result(table, "CLIP") == first.swap.seen
     assert abs(result(table, "LABCLIP") - first.swap_after.seen) < 1e-9
+    # beside the paper: the paper's values come from its table of real CLIP numbers, in a column that says so, with
+    # their source whole; the tiny encoder's own numbers sit in their own column (nothing ties the two)
     beside = first.beside_paper()
-    assert beside.loc[("CLEVR", "swap accuracy (test split)", "CLIP"), "paper"] == 0.58
+    row = ("CLEVR", "swap accuracy (test split)", "CLIP")
+    assert beside.loc[row, PAPER_COLUMN] == paper_value(setting="CLEVR", metric="swap accuracy (test split)",
+                                                        model="CLIP")
+    assert PAPER_COLUMN == "paper (real CLIP)" and beside.loc[row, "this book"] == round(first.swap.heldout, 3)
+    assert beside.loc[row, "source"].startswith("NOTE: an AI-written summary of the paper")
+    assert beside.loc[row, "source"].endswith("PDF")  # shown whole, not cut off
 
 
 def test_same_combination_marks_duplicates():
