@@ -12,7 +12,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=["method"]
 # # Playground: which caption wins?
 #
 # Pick a scene, type two captions, and see which one plain CLIP and LABCLIP prefer. The default pair is the swap
@@ -93,6 +93,75 @@ print(f"{len(rows)} held-out scenes" + (" (every tenth)" if step == 10 else ""))
 show(summary)
 
 # %% [markdown]
+# CLIP prefers the true caption about as often as a coin flip would, with a median margin near zero: it scores a
+# caption and its swap almost equally. LABCLIP prefers it in most scenes, with a wider margin.
+
+# %% tags=["remove-cell"]
+from labclip_utils.claims import claim, near_chance, nonempty
+
+near_chance("CLIP prefers the true caption about half of the time", summary.loc["CLIP", "prefers the true caption"],
+            chance=0.5, width=0.15)
+claim("LABCLIP prefers the true caption in most scenes", summary.loc["LABCLIP", "prefers the true caption"],
+      above=0.8)
+claim("CLIP's median margin is near zero: a small fraction of LABCLIP's",
+      abs(summary.loc["CLIP", "median margin"]) / summary.loc["LABCLIP", "median margin"], below=0.25)
+
+# %% [markdown]
+# ## Where does LABCLIP still fail?
+#
+# Over every held-out scene with a swapped caption, here is how often LABCLIP still prefers the swap, split by
+# whether the scene holds a small object, and for the colour pairs where it fails most.
+
+# %%
+from IPython.display import display
+
+from labclip_utils.store import embed_scenes
+
+held = playground.scenes
+e = embed_scenes(encoder, held, progress=False)  # cached: the chapters before encoded the same scenes
+caption_cos = (e.images * labclip_map.map_texts(e.captions)).sum(-1)
+swap_cos = (e.images * labclip_map.map_texts(e.negatives.nan_to_num())).sum(-1)
+rows = e.has_negative.numpy()
+failures = pd.DataFrame({
+    "LABCLIP prefers the swap": (caption_cos <= swap_cos).numpy(),
+    "objects": ["one small, one large" if len(set(held.labels(i)["sizes"])) == 2 else
+                f"both {held.labels(i)['sizes'][0]}" for i in range(len(held))],
+    "colour pair": ["/".join(sorted(held.labels(i)["colors"])) for i in range(len(held))]})[rows]
+by_size = failures.groupby("objects")["LABCLIP prefers the swap"].agg(["mean", "size"])
+by_colour = (failures.groupby("colour pair")["LABCLIP prefers the swap"].agg(["mean", "size"])
+             .query("size >= 20").sort_values("mean", ascending=False))
+print(f"{len(failures)} scenes; LABCLIP prefers the swap in {failures['LABCLIP prefers the swap'].mean():.3f}")
+display(show(by_size.rename(columns={"mean": "share failed", "size": "scenes"})))
+show(pd.concat([by_colour.head(5), by_colour.tail(5)]).rename(columns={"mean": "share failed", "size": "scenes"}))
+
+# %% [markdown]
+# LABCLIP prefers the swap in {glue:text}`fail_all:.0%` of these scenes. Scenes with a small object fail about
+# {glue:text}`fail_small_ratio:.1f` times as often as scenes of two large objects ({glue:text}`fail_both_large:.0%`):
+# perhaps because a small object covers fewer pixels, so the image says less about which colour it has. The colour
+# pairs differ far more. The second table lists the five pairs (among those with at least 20 scenes) where LABCLIP
+# fails most, from {glue:text}`fail_worst_low:.0%` to {glue:text}`fail_worst_high:.0%`, and the five where it fails
+# least, {glue:text}`fail_best_high:.1%` or less: $A$, fitted on the training combinations, binds some colour pairs
+# much better than others on combinations it never saw. Exercise 1 asks you to look at such scenes.
+
+# %% tags=["remove-cell"]
+from labclip_utils.publish import publish
+
+failed = "LABCLIP prefers the swap"
+with_small = nonempty("the groups with a small object", [g for g in by_size.index if "small" in g])
+publish("fail_all", failures[failed].mean())
+publish("fail_both_large", by_size.loc["both large", "mean"])
+small_ratio = publish("fail_small_ratio", by_size.loc[with_small, "mean"].min() / by_size.loc["both large", "mean"])
+worst, best = by_colour["mean"].head(5), by_colour["mean"].tail(5)
+publish("fail_worst_low", worst.min())
+publish("fail_worst_high", worst.max())
+publish("fail_best_high", best.max())
+claim("scenes with a small object fail about twice as often as two large objects", small_ratio, between=(1.5, 2.5))
+claim("the colour pairs differ far more than the sizes (spread of the share failed, pairs over sizes)",
+      (by_colour["mean"].max() - by_colour["mean"].min()) / (by_size["mean"].max() - by_size["mean"].min()), above=2)
+claim("the five best pairs almost never fail", best.max(), below=0.02)
+claim("the tables have ten colour pairs to compare", len(by_colour), above=9)
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Find a scene where LABCLIP still prefers the swapped caption. What do its two objects have in common?
@@ -103,10 +172,14 @@ show(summary)
 # ```{admonition} Solutions
 # :class: dropdown
 # 1. Loop over `range(len(playground.scenes))` and keep the scenes where
-#    `playground.scores(i, *playground.default_captions(i)).loc["LABCLIP", "prefers"] == "B"`. Failures cluster on
-#    similar colours (blue/cyan, gray/brown) and on small objects, where the image tower's binding is weakest.
-# 2. Removing the articles changes the text embedding slightly for both models; neither was trained for it, so
-#    margins shrink but the preference usually stays.
-# 3. A replaced colour changes the bag of words, so CLIP notices it too: this is the easy negative the bag-of-words
-#    model can already handle, unlike the swap.
+#    `playground.scores(i, *playground.default_captions(i)).loc["LABCLIP", "prefers"] == "B"`, then look at them with
+#    `playground.figure`. The two tables above say where to look first.
+# 2. Compare the two margins in the score table. Over many scenes, {doc}`03_bag_of_words` measured it for CLIP:
+#    a swap test of {glue:text}`03_bag_of_words.ipynb::ex_no_articles_swap:.3f` without articles and
+#    {glue:text}`03_bag_of_words.ipynb::ex_articles_swap:.3f` with them. The miniature's text tower saw both
+#    formats in training, so the articles carry nothing a model could bind with.
+# 3. A replaced colour changes the bag of words, so CLIP notices it too: in {doc}`03_bag_of_words` it prefers the
+#    true caption over a colour-replaced one in {glue:text}`03_bag_of_words.ipynb::ex_replace_swap:.3f` of scenes,
+#    against {glue:text}`03_bag_of_words.ipynb::ex_articles_swap:.3f` for the swap. This is the easy negative a
+#    bag-of-words model already handles, unlike the swap.
 # ```
