@@ -124,7 +124,7 @@ for kind in NEGATIVES:
 print("positive:", scene.captions[0], "| without articles:", caption_text(scene.pairs[0], article=False))
 show(pd.DataFrame(rows).set_index("negative"))
 
-# %% [markdown]
+# %% [markdown] tags=["method"]
 # ## The compositional split
 #
 # To test whether a model *binds*, the test scenes must show combinations that training never showed. The paper

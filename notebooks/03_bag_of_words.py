@@ -68,7 +68,7 @@ def swap_test(images, captions, negatives):
 
 print(f"swap test on held-out combinations: {swap_test(test.images, test.captions, test.negatives):.3f}")
 
-# %% [markdown]
+# %% [markdown] tags=["method"]
 # That is the whole test. The book's evaluation runner does the same computation for every benchmark of
 # {doc}`07_benchmarks`, encoding each image and caption once and saying which definition each number uses. Here is
 # the swap test through it, on held-out combinations and on new images of seen ones, with two tie rules: **strict**
@@ -205,16 +205,17 @@ for world in worlds.index:
 # %% [markdown]
 # ## Next to the paper
 #
-# The paper's CLIP numbers were measured on real CLIP and real renders, and are quoted from secondary sources.
-# They sit beside ours because the experiment is the same (the swap test on held-out combinations); the data and
-# the model are not (see {doc}`10_protocol`).
+# The paper's CLIP numbers were measured on real CLIP and real renders, and are quoted from the sources in the
+# `source` column ({doc}`../book/results` says what each source is). They sit beside ours because the experiment is
+# the same (the swap test on held-out combinations); the data and the model are not (see {doc}`10_protocol`).
 
 # %%
 from labclip_utils.paper import beside_paper
 
 beside_paper([("CLEVR", "swap accuracy (test split)", "CLIP", swap.loc["ties as correct", "held-out combinations"]),
               ("PUG:SPAR", "swap accuracy (test split)", "CLIP", worlds.loc["spar", f"{label} swap test"]),
-              ("PUG:SPARE", "swap accuracy (test split)", "CLIP", worlds.loc["spare", f"{label} swap test"])])
+              ("PUG:SPARE", "swap accuracy (test split)", "CLIP", worlds.loc["spare", f"{label} swap test"])],
+             ours_label=f"this book, {profile.label('synthetic')}")
 
 # %% tags=["remove-cell"]
 # The exercises' answers, computed here so that the solutions below quote them.

@@ -78,7 +78,7 @@ ax.set_title("Which protocol rows decide each experiment's numbers")
 fig.tight_layout()
 show(pd.DataFrame([{"experiment": key, "what": title} for key, title in EXPERIMENTS.items()]).set_index("experiment"))
 
-# %% [markdown]
+# %% [markdown] tags=["method"]
 # ## Known bugs in the paper's code, and what this book does about them
 #
 # - **COCO restval.** The loop over the val2014 images of the Karpathy training split reads `coco_train[i]`, so those
