@@ -51,8 +51,9 @@ browser:
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# Two workers (the CI machine's cores); the slowest tests are listed, so a slow one shows in CI's log.
 unit: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --durations=10
 
 notebooks: setup
 	$(PY) tools/book.py stage
