@@ -105,3 +105,53 @@ def test_the_scan_catches_an_unchecked_result_and_accepts_a_checked_one():
     assert unchecked(method) == ([], ["A bag of words scores 0.5."])
     glued = "Our value is {glue:text}`swap:.3f` (see {doc}`results`), about $0.5$.\n"
     assert result_sentences(glued) == [] and not NUMBER.search(_plain(glued))
+
+
+GLUE_REF = re.compile(r"\{glue(?::text)?\}`(?:[\w/.]+::)?([A-Za-z_]\w*)")
+PUBLISHERS = {"publish", "publish_paper", "glue"}
+
+
+def offline_only_glue(source: str) -> set[str]:
+    """Glue keys that the prose of ``source`` pastes but that only a branch under ``if profile.is_offline:``
+    publishes: the paper profile's build would then miss them (keys built at run time are not seen)."""
+    import ast
+
+    cells = jupytext.reads(source, fmt="py:percent").cells
+    everywhere, offline = set(), set()
+
+    def visit(node: ast.AST, under_offline: bool) -> None:
+        if isinstance(node, ast.If) and "is_offline" in ast.unparse(node.test) and \
+                not isinstance(node.test, ast.UnaryOp):
+            for child in node.body:
+                visit(child, True)
+            for child in node.orelse:
+                visit(child, under_offline)
+            return
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in PUBLISHERS \
+                and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            (offline if under_offline else everywhere).add(node.args[0].value)
+        for child in ast.iter_child_nodes(node):
+            visit(child, under_offline)
+
+    for cell in cells:
+        if cell.cell_type == "code":
+            code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            visit(ast.parse(code), False)
+    pasted = {key for cell in cells if cell.cell_type == "markdown" for key in GLUE_REF.findall(cell.source)}
+    return pasted & (offline - everywhere)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_prose_pastes_no_value_only_the_offline_profile_publishes(chapter):
+    missing = offline_only_glue(chapter.read_text(encoding="utf-8"))
+    assert not missing, (f"{chapter.name}: the prose pastes {sorted(missing)}, published only under "
+                         "`if profile.is_offline:`; the paper profile's build fails on them (print the value under "
+                         "the figure instead, or publish it in both profiles)")
+
+
+def test_the_offline_glue_scan_sees_a_key_only_the_offline_branch_publishes():
+    page = ('# %% [markdown]\n# It picks it {glue:text}`acc:.0%` of the time, {glue:text}`both:.2f`.\n\n'
+            '# %%\nif profile.is_offline:\n    publish("acc", 0.9)\n    publish("both", 1)\nelse:\n'
+            '    publish("both", 2)\n')
+    assert offline_only_glue(page) == {"acc"}
+    assert offline_only_glue(page.replace('publish("acc"', 'print("acc"')) == set()
