@@ -4,9 +4,11 @@ page of the table of contents over a local HTTP server.
 Checks: the page title, at least one rendered figure on every chapter and on the landing page, that every internal
 link resolves, that each chapter's Colab button points at the chapter's ``.ipynb``, that nothing overflows its
 column sideways (code, outputs, tables), that no page shows a warning, a traceback or a progress bar's state, that
-every formula is rendered by the site's own MathJax (no network), and screenshots of the landing page and of
-chapters 3, 4 and 6 in ``_build/screenshots/``. ``make test`` installs the browser; without it this test *fails*, unless
-``LABCLIP_SKIP_BROWSER=1`` opts out explicitly.
+every formula is rendered by the site's own MathJax (no network), that every page's own assets load (no 404 of a
+stylesheet, script or image), the instructor edition (assets, formulas, open solutions, in-page links), and
+screenshots of the landing page, chapters 3, 4 and 6 and the instructor edition in ``_build/screenshots/``.
+``make test`` installs the browser; without it this test *fails*, unless ``LABCLIP_SKIP_BROWSER=1`` opts out
+explicitly.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urldefrag, urljoin, urlsplit
@@ -44,13 +47,22 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
+@contextmanager
+def _serve(folder):
+    """``folder`` over HTTP on 127.0.0.1 (a page's asset requests then get real statuses, 404 included)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+
+
 @pytest.fixture(scope="module")
 def site():
     assert (HTML / "index.html").is_file(), "run `make book` first"
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(HTML)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
+    with _serve(HTML) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +77,18 @@ def browser():
 
 
 def _open(browser, url: str):
-    """A page with every non-local request aborted (the build machine has no network; CDNs would only time out)."""
+    """A page with every non-local request aborted (the build machine has no network; CDNs would only time out).
+    Its own requests that fail (a stylesheet, a script, MathJax, an image: HTTP >= 400 or no answer) are listed in
+    ``page.broken_assets``, which :func:`page_problems` reports."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     local = urlsplit(url).netloc
     page.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).netloc == local
                else route.abort())
+    broken: list[str] = []
+    page.on("response", lambda r: broken.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+    page.on("requestfailed", lambda r: broken.append(f"failed {r.url}") if urlsplit(r.url).netloc == local
+            else None)
+    page.broken_assets = broken
     response = page.goto(url, wait_until="load", timeout=60_000)
     assert response is not None and response.ok, f"{url}: HTTP {response.status if response else 'no response'}"
     return page
@@ -83,10 +102,11 @@ FORBIDDEN = {"a warning": r"\bWARNING\b", "a traceback": r"Traceback \(most rece
 
 
 def page_problems(page) -> list[str]:
-    """Sideways overflow, forbidden text and unrendered math on an open page (empty when the page is fine)."""
+    """Assets that did not load, sideways overflow, forbidden text and unrendered math on an open page (empty when
+    the page is fine)."""
     import re
 
-    problems = []
+    problems = [f"its own asset did not load: {b}" for b in getattr(page, "broken_assets", [])]
     overflow = page.evaluate("""() => Array.from(document.querySelectorAll(
             'article pre, article table, article div.cell_output, article div.highlight'))
         .filter(e => e.scrollWidth > e.clientWidth + 1)
@@ -154,19 +174,46 @@ def test_every_page_in_a_real_browser(book_tool, site, browser):
     assert len(checked_links) > 20, "suspiciously few internal links were followed"
 
 
+def test_the_instructor_edition_in_a_real_browser(site, browser):
+    """The teacher's printable edition: its own CSS, JS and MathJax load (no 404), formulas render, every solution
+    is open, its in-page links resolve; a screenshot goes to ``_build/screenshots/instructor.png``."""
+    page = _open(browser, urljoin(site, "teaching/instructor/index.html"))
+    assert "instructor edition" in page.title(), page.title()
+    problems = [p for p in page_problems(page) if not p.startswith("overflows")]  # a printout, not a column
+    assert not problems, "instructor edition: " + "; ".join(problems[:5])
+    # solutions are dropdown admonitions: on the site they fold; here each one's body must show
+    solutions, folded = page.evaluate("""() => {
+        const all = Array.from(document.querySelectorAll('.admonition.dropdown'));
+        const hidden = all.filter(a => a.classList.contains('toggle-hidden') || Array.from(a.children)
+            .filter(c => !c.classList.contains('admonition-title')).some(c => c.getClientRects().length === 0));
+        return [all.length, hidden.length];
+    }""")
+    assert solutions >= 8 and folded == 0, f"{folded} of {solutions} solution(s) folded"
+    ids = set(page.evaluate("() => Array.from(document.querySelectorAll('[id]')).map(e => e.id)"))
+    anchors = page.evaluate("""() => Array.from(document.querySelectorAll('article a[href^="#"]'))
+        .map(a => a.getAttribute('href').slice(1)).filter(h => h)""")
+    missing = sorted({a for a in anchors if a not in ids})
+    assert len(anchors) > 20 and not missing, f"in-page links to missing anchors: {missing[:5]}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "instructor.png"))
+    page.close()
+    assert (SCREENSHOTS / "instructor.png").stat().st_size > 10_000, "the instructor screenshot is empty"
+
+
 def test_the_checks_catch_a_bad_page(browser, tmp_path):
-    """The page checks fail on overflow, a warning, a traceback, a progress bar and raw TeX."""
-    bad = tmp_path / "bad.html"
-    bad.write_text("""<html><body><article style="width:400px">
+    """The page checks fail on an asset that does not load, overflow, a warning, a traceback, a progress bar and raw
+    TeX."""
+    (tmp_path / "bad.html").write_text("""<html><head><link rel="stylesheet" href="_static/missing.css"></head>
+        <body><article style="width:400px">
         <pre style="white-space:pre;overflow:auto">""" + "x" * 400 + """</pre>
         <p>WARNING:root:No pretrained weights loaded</p><p>Traceback (most recent call last):</p>
         <p>encoding images:  40%|####      | 4/10 [00:01<00:02, 3.1it/s]</p>
         <span class="math">\\(x^2\\)</span></article></body></html>""")
-    page = browser.new_page()
-    page.goto(bad.as_uri())
-    problems = " ".join(page_problems(page))
-    page.close()
-    for what in ("overflows", "a warning", "a traceback", "a progress bar", "not rendered"):
+    with _serve(tmp_path) as url:
+        page = _open(browser, urljoin(url, "bad.html"))
+        problems = " ".join(page_problems(page))
+        page.close()
+    for what in ("did not load: HTTP 404", "overflows", "a warning", "a traceback", "a progress bar", "not rendered"):
         assert what in problems, f"missed {what}: {problems}"
 
 

@@ -145,7 +145,7 @@ def test_the_teachers_kit_is_built():
     with zipfile.ZipFile(kit / "labclip-figures.zip") as z:
         chapters = {name.split("/")[0] for name in z.namelist()}
         assert len(z.namelist()) >= 20 and {"02_miniature", "04_probing", "06_labclip"} <= chapters
-    edition = (kit / "instructor" / "book" / "intro.html").read_text()
+    edition = (kit / "instructor" / "index.html").read_text()
     assert "instructor.js" in edition and edition.count("Solutions") >= 8
     for title in ("The binding is there", "One matrix fixes it", "Mind the gap"):
         assert title in edition, f"the instructor edition lacks {title!r}"

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html import escape
 from pathlib import Path
 
 import jupytext
@@ -306,6 +307,8 @@ document.addEventListener("DOMContentLoaded", () => {
   note.style.cssText = "font-weight:bold;border:1px solid #888;padding:0.5rem;";
   const article = document.querySelector("article");
   if (article) article.prepend(note);
+  // one page has no search index: the search buttons would lead nowhere
+  document.querySelectorAll(".search-button__button, .search-button-field, .bd-search").forEach((e) => e.remove());
 });
 """
 
@@ -321,6 +324,9 @@ def teaching_kit(stage_dir: Path = STAGE, html: Path = BUILD / "html") -> int:
     (edition / "book" / "_static" / "instructor.js").write_text(INSTRUCTOR_JS)
     config = yaml.safe_load((edition / "_config.yml").read_text())
     config["sphinx"]["config"]["html_js_files"] = ["instructor.js"]
+    # solutions are dropdown admonitions, which sphinx-togglebutton folds; a selector that matches nothing leaves
+    # every one open, printed as plain admonitions
+    config["sphinx"]["config"]["togglebutton_selector"] = ".labclip-instructor-folds-nothing"
     config["title"] = f"{config['title']}: instructor edition"
     (edition / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     jb = Path(sys.executable).with_name("jupyter-book")
@@ -332,14 +338,21 @@ def teaching_kit(stage_dir: Path = STAGE, html: Path = BUILD / "html") -> int:
         return code
     shutil.rmtree(out / "instructor", ignore_errors=True)
     shutil.copytree(edition / "_build" / "singlehtml", out / "instructor")
-    # Sphinx's single-page builder writes links within the page as "<root doc>.html#anchor", relative to the page's
-    # own folder; with the root document in book/ they point at book/book/intro.html. Make them in-page anchors.
-    # Paths that the pages of the site write relative to themselves are re-based for the page's folder, too.
-    page = out / "instructor" / "book" / "intro.html"
-    text = page.read_text().replace('href="book/intro.html#', 'href="#')
-    for attr in ("href", "src"):
-        text = text.replace(f'{attr}="_images/', f'{attr}="../_images/')
-    page.write_text(text.replace('href="../teaching/', 'href="../../'))
+    # Sphinx's single-page builder writes the root document (book/intro.html) with every path relative to the output
+    # folder (_static/, _images/, searchindex.js), as if the page sat there: in book/ its CSS, JS and MathJax would
+    # all 404. So the page becomes the edition's index.html (replacing the redirect to book/intro.html), where
+    # those paths are right; its links to itself become in-page anchors, and links the site's pages write to the
+    # teaching folder (../teaching/x from book/) are re-based for teaching/instructor/; links to the root page itself
+    # (the top) have no anchor to go to. The single-page builder writes no search index but still loads one, and
+    # leaves the sidebar's title "None".
+    folder = out / "instructor"
+    text = (folder / "book" / "intro.html").read_text().replace('href="book/intro.html#', 'href="#')
+    text = text.replace('href="#document-book/intro"', 'href="#"')  # the root page is the top: it has no anchor
+    text = text.replace('<script src="searchindex.js"></script>', "")
+    text = text.replace('<p class="title logo__title">None</p>',
+                        f'<p class="title logo__title">{escape(config["title"])}</p>')
+    (folder / "index.html").write_text(text.replace('href="../teaching/', 'href="../'))
+    shutil.rmtree(folder / "book")
     shutil.rmtree(edition, ignore_errors=True)
     print(f"teaching kit: {n} figures in {out / 'labclip-figures.zip'}, instructor edition in {out / 'instructor'}")
     return 0
