@@ -16,8 +16,8 @@
 # # A world of coloured shapes
 #
 # The paper's synthetic evidence {cite}`koishigarina2025labclip` comes from three kinds of scenes. CLEVR scenes
-# {cite}`johnson2017clevr` are rendered with Blender, and PUG:SPAR and PUG:SPARE scenes {cite}`bordes2023pug` with
-# Unreal Engine. Neither renderer runs on a laptop in a minute. This chapter
+# {cite}`johnson2017clevr` are rendered with Blender, and PUG:SPAR and PUG:SPARE scenes ({term}`SPAR and SPARE`;
+# {cite}`bordes2023pug`) with Unreal Engine. Neither renderer runs on a laptop in a minute. This chapter
 # builds small versions of all three that do: scenes of coloured cubes, spheres, cylinders and cones, their
 # captions, their {term}`hard negatives <hard negative>`, and the paper's {term}`compositional split`. Every later
 # chapter in the offline profile uses them.
@@ -107,9 +107,9 @@ print(f"64 px: {rate64:,.0f} scenes/s (sampling + rendering); 224 px: {rate224:,
 # *bag of words*, so a model that only checks which words appear cannot tell them from the truth.
 #
 # How the swap is *written* is part of the paper's protocol too: its code looks the swapped combination up in the
-# caption set and uses the caption set's wording. On CLEVR and SPARE that is "a2 o1 and a1 o2"; PUG:SPAR's caption
-# set always names the Blue or Grass animal first, so there the swap of "Blue o1 and Red o2" reads "Blue o2 and Red
-# o1". The book writes negatives the same way (`negative_order="caption_set"`; `"mirror"` keeps the caption's own
+# {term}`caption set` and uses the caption set's wording. On CLEVR and SPARE that is "a2 o1 and a1 o2"; PUG:SPAR's
+# caption set always names the Blue or Grass animal first, so there the swap of "Blue o1 and Red o2" reads "Blue o2 and
+# Red o1". The book writes negatives the same way (`negative_order="caption_set"`; `"mirror"` keeps the caption's own
 # order).
 
 # %%

@@ -140,3 +140,27 @@ def test_ci_runs_the_readme_test_command():
     assert called and set(called) <= set(commands), f"the workflow calls {called}; CI here runs {commands}"
     assert "upload-pages-artifact" in workflow and "_build/html" in workflow and "gh release upload" in workflow
     assert "make test" in readme and "make book" in readme and "make rehearse" in readme
+
+
+def glossary_terms(text: str) -> list[str]:
+    """The terms a ``{glossary}`` block defines (its unindented lines)."""
+    body = text.split("```{glossary}", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in body.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
+
+
+def linked_terms(text: str) -> set[str]:
+    """The glossary terms a page links with ``{term}`text``` or ``{term}`text <term>```, lower-cased."""
+    import re
+
+    return {re.sub(r".*<(.*)>\s*$", r"\1", m).strip().lower() for m in re.findall(r"\{term\}`([^`]*)`", text)}
+
+
+def test_every_glossary_term_is_linked_from_a_chapter_or_page():
+    """The glossary promises that a term links there where it is first used: a term nobody links is never found."""
+    terms = glossary_terms((ROOT / "book" / "glossary.md").read_text(encoding="utf-8"))
+    pages = [*SOURCES, *(p for p in (ROOT / "book").glob("*.md") if p.name != "glossary.md")]
+    linked = set().union(*(linked_terms(p.read_text(encoding="utf-8")) for p in pages))
+    assert len(terms) > 20
+    missing = [t for t in terms if t.lower() not in linked]
+    assert not missing, f"glossary terms no page links to: {missing}"
+    assert linked_terms("a {term}`Probe`, two {term}`cones <cone>`") == {"probe", "cone"}
