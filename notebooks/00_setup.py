@@ -156,7 +156,7 @@ if profile.is_offline:
                                                f"installing the package; downloading {size_mb:.0f} MB"}})
     status = "published" if published().url else "not published yet: chapters train the miniature"
     print(f"prebuilt artefacts for this version: {status}")
-    display(paths.round(1))
+    display(show(paths.rename_axis("path"), precision=1))
 
 # %% tags=["remove-cell"]
 if profile.is_offline:

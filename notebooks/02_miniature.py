@@ -73,6 +73,7 @@ from labclip_utils.diagnosis import diagnose
 from labclip_utils.plots import plot_grouped_bars, plot_training_curves, set_book_style
 from labclip_utils.publish import publish
 from labclip_utils.scenes import evaluation_scenes
+from labclip_utils.tables import show
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
@@ -89,7 +90,7 @@ if profile.is_offline:
     timings = {stage: values[0] for stage, values in encoder.history["timings"].items()}
     n_params = sum(p.numel() for p in encoder.model.parameters())
     print(f"{n_params:,} parameters; trained in this run: {encoder.trained_now}")
-    display(pd.Series(timings, name="seconds (when it was trained)").round(1).to_frame())
+    display(show(pd.Series(timings, name="seconds (when it was trained)").rename_axis("stage"), precision=1))
 
 # %% [markdown]
 # ## Training curves
@@ -144,7 +145,7 @@ fig = plot_grouped_bars(diagnosis.probe_table(), chance=diagnosis.chance, title=
 # colours in a scene the best unbound guess is a coin flip between them. So the image embedding carries binding
 # that no bag-of-words feature has, on held-out combinations too, even though the image tower was trained on a
 # bag-of-words target. The random-init image tower falls well below. The text embedding is high, and so is its
-# random-init control: a caption spells its binding out in word order (the {term}`bag of bigrams` reads it
+# {term}`random-init control`: a caption spells its binding out in word order (the {term}`bag of bigrams` reads it
 # perfectly), so any text encoder keeps it. {doc}`04_probing` explains why the text probe cannot beat its control
 # in this design, and why the paper's argument leans on the image side.
 
@@ -159,8 +160,6 @@ claim("and so is its random-init control", held["random-init text"] - held["text
 claim("the bag of bigrams reads the binding perfectly", held["bag of bigrams (text)"], above=0.99)
 
 # %%
-from labclip_utils.tables import show
-
 summary = diagnosis.summary_table()
 show(summary)
 
@@ -171,7 +170,8 @@ show(summary)
 # held-out combinations that neither the miniature nor $A$ ever saw. Retrieval does not get worse.
 #
 # The miniature also has a **modality gap** like CLIP's: the image and caption clouds sit far apart, and $A$
-# barely moves them. {doc}`05_modality_gap` measures it, with the binding directions of the two modalities.
+# barely moves them. {doc}`05_modality_gap` measures it, with the
+# {term}`binding directions <binding direction>` of the two modalities.
 
 # %% tags=["remove-cell"]
 near_chance("the swap test is near chance on held-out combinations", diagnosis.swap.heldout, chance=0.5, width=0.15)

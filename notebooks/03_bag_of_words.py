@@ -71,8 +71,9 @@ print(f"swap test on held-out combinations: {swap_test(test.images, test.caption
 # %% [markdown] tags=["method"]
 # That is the whole test. The book's evaluation runner does the same computation for every benchmark of
 # {doc}`07_benchmarks`, encoding each image and caption once and saying which definition each number uses. Here is
-# the swap test through it, on held-out combinations and on new images of seen ones, with two tie rules: **strict**
-# needs a strictly higher score; **ties as correct** counts equal scores as right, as the paper's CLEVR code does.
+# the swap test through it, on held-out combinations and on new images of seen ones, with two {term}`tie` rules:
+# **strict** needs a strictly higher score; **ties as correct** counts equal scores as right, as the paper's CLEVR
+# code does.
 
 # %%
 from labclip_utils.evaluation import evaluate, result
@@ -101,8 +102,8 @@ for column in swap:
 # %% [markdown]
 # ## Retrieval over the whole caption set
 #
-# The paper also ranks *every* possible 2-object caption for each image. Here that is every combination of two
-# different colours on two different shapes. We report image→text recall@1/5/10, plus the paper's **reverse
+# The paper also ranks *every* possible 2-object caption for each image. Here that is every combination of two different
+# colours on two different shapes. We report image→text {term}`recall@1/5/10 <recall@k>`, plus the paper's **reverse
 # recall**: the share of images whose top-1 caption is the *swapped* one. A perfect binder scores R@1 = 1 and
 # {term}`reverse recall` = 0. A perfect bag of words cannot separate a caption from its swap, so it splits between them:
 # R@1 and reverse recall both about 0.5, and R@5 close to 1.
@@ -212,10 +213,11 @@ for world in worlds.index:
 # %%
 from labclip_utils.paper import beside_paper
 
-beside_paper([("CLEVR", "swap accuracy (test split)", "CLIP", swap.loc["ties as correct", "held-out combinations"]),
-              ("PUG:SPAR", "swap accuracy (test split)", "CLIP", worlds.loc["spar", f"{label} swap test"]),
-              ("PUG:SPARE", "swap accuracy (test split)", "CLIP", worlds.loc["spare", f"{label} swap test"])],
-             ours_label=f"this book, {profile.label('synthetic')}")
+show(beside_paper([("CLEVR", "swap accuracy (test split)", "CLIP",
+                    swap.loc["ties as correct", "held-out combinations"]),
+                   ("PUG:SPAR", "swap accuracy (test split)", "CLIP", worlds.loc["spar", f"{label} swap test"]),
+                   ("PUG:SPARE", "swap accuracy (test split)", "CLIP", worlds.loc["spare", f"{label} swap test"])],
+                  ours_label=f"this book, {profile.label('synthetic')}"))
 
 # %% tags=["remove-cell"]
 # The exercises' answers, computed here so that the solutions below quote them.

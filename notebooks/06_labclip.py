@@ -83,8 +83,8 @@ def hard_negative_loss(images, captions, negatives, logit_scale):
 # ## The training loop
 #
 # The paper's recipe for synthetic data: Adam, learning rate 0.01, batches of 128, 50 epochs, $A = I$ and $t = 0$
-# (logit scale 1) at the start, and the model after the last epoch is the one kept. Because the encoders are frozen,
-# everything runs on the cached embeddings.
+# ({term}`logit scale` 1) at the start, and the model after the last epoch is the one kept. Because the encoders are
+# frozen, everything runs on the cached embeddings.
 
 # %%
 def random_batches(n, batch_size, generator):
@@ -436,12 +436,12 @@ show(gap.rename_axis("centroid gap"))
 # %%
 from labclip_utils.paper import beside_paper
 
-beside_paper([("CLEVR", "swap accuracy (test split)", "CLIP", ablation.loc["CLIP", "held-out combinations"]),
-              ("CLEVR", "swap accuracy (test split)", "LABCLIP", ablation.loc["LABCLIP", "held-out combinations"]),
-              ("CLEVR", "swap accuracy (test split)", "CLIP-FT", ablation.loc["CLIP-FT", "held-out combinations"]),
-              ("CLEVR", "probe-direction cosine, before A", "CLIP", cos_before),
-              ("CLEVR", "probe-direction cosine, after A", "LABCLIP", cos_after)],
-             ours_label=f"this book, {profile.label('synthetic')}")
+show(beside_paper([("CLEVR", "swap accuracy (test split)", "CLIP", ablation.loc["CLIP", "held-out combinations"]),
+                   ("CLEVR", "swap accuracy (test split)", "LABCLIP", ablation.loc["LABCLIP", "held-out combinations"]),
+                   ("CLEVR", "swap accuracy (test split)", "CLIP-FT", ablation.loc["CLIP-FT", "held-out combinations"]),
+                   ("CLEVR", "probe-direction cosine, before A", "CLIP", cos_before),
+                   ("CLEVR", "probe-direction cosine, after A", "LABCLIP", cos_after)],
+                  ours_label=f"this book, {profile.label('synthetic')}"))
 
 # %% [markdown]
 # ## Fitting A on your own data at scale

@@ -48,12 +48,13 @@ import pandas as pd
 from labclip_utils.benchmarks import BENCHMARKS
 from labclip_utils.claims import claim, falls_by, near_chance, nonempty, rises_by
 from labclip_utils.plots import set_book_style
+from labclip_utils.tables import show
 
 set_book_style()
 suffix = "" if not profile.is_offline else " (analogue)"
-pd.DataFrame([{"benchmark": s.name, "what it is": s.title + suffix, "dataset folder": s.dataset,
-               "experiment": s.experiment, "reference": s.reference} for s in BENCHMARKS.values()]
-             ).set_index("benchmark")
+show(pd.DataFrame([{"benchmark": s.name, "what it is": s.title + suffix, "dataset folder": s.dataset,
+                    "experiment": s.experiment, "reference": s.reference} for s in BENCHMARKS.values()]
+                  ).set_index("benchmark"))
 
 # %% [markdown]
 # ## The models and their matrices
@@ -98,7 +99,6 @@ print(f"data: {data_kind} ({data_root.name}); the real benchmarks' A was fitted 
 
 # %%
 from labclip_utils.benchmarks.suite import headline_table, run_suite
-from labclip_utils.tables import show
 
 results, coverage = run_suite(encoders, {"CLIP": None, "LABCLIP": real_map}, data_root, profile_name=profile.name,
                               real_a=real_a, download=not profile.is_offline, scale=profile.scale)
@@ -273,8 +273,8 @@ claim("SPARE depends less on the split than SPAR (LABCLIP's change between the s
 
 # %%
 definitions = results[results["metric"].str.contains("macro|micro|weighted|unweighted|cosine")]
-definitions.assign(benchmark=definitions["benchmark"] + suffix).pivot_table(
-    index=["benchmark", "subset", "metric"], columns="model", values="value").round(3)
+show(definitions.assign(benchmark=definitions["benchmark"] + suffix).pivot_table(
+    index=["benchmark", "subset", "metric"], columns="model", values="value"))
 
 # %%
 from labclip_utils.paper import paper_table
@@ -301,9 +301,9 @@ from labclip_utils.evaluation import choice_scores, encode_task
 order = load_benchmark("coco_order", data_root)
 emb = encode_task(encoders["real"], order, progress=False)
 scores = {model: choice_scores(emb, order.head(1), a)[0] for model, a in {"CLIP": None, "LABCLIP": real_map}.items()}
-pd.DataFrame({"option": order.options[0], **scores},
-             index=pd.Index(["original", "nouns/adjectives shuffled", "other words shuffled", "within trigrams",
-                             "trigrams shuffled"], name="caption")).round(3)
+show(pd.DataFrame({"option": order.options[0], **scores},
+                  index=pd.Index(["original", "nouns/adjectives shuffled", "other words shuffled", "within trigrams",
+                                  "trigrams shuffled"], name="caption")))
 
 # %% [markdown]
 # Offline, the miniature picks the original caption hardly more often than chance, one in five:
@@ -357,7 +357,7 @@ if profile.is_offline:
 
     control = load_encoder("ViT-B-32")  # random init: no download
     relation = load_benchmark("vg_relation", data_root).head(24)
-    display(evaluate(control, relation, progress=False)[["metric", "value", "items", "definition"]])
+    display(show(evaluate(control, relation, progress=False)[["metric", "value", "items", "definition"]]))
 
 # %% tags=["remove-cell"]
 # Exercise 1's answer, computed here so that the solution below quotes it.

@@ -49,10 +49,10 @@ import pandas as pd
 from IPython.display import HTML
 
 from labclip_utils.protocol import protocol_table
-from labclip_utils.tables import show
+from labclip_utils.tables import html_table, show
 
 table = protocol_table()
-HTML(table.to_html(classes="protocol-table", escape=True))
+HTML(html_table(table, classes="protocol-table"))
 
 # %% [markdown]
 # ## Which rows decide which numbers

@@ -76,11 +76,11 @@ def browser():
         browser.close()
 
 
-def _open(browser, url: str):
+def _open(browser, url: str, width: int = 1280):
     """A page with every non-local request aborted (the build machine has no network; CDNs would only time out).
     Its own requests that fail (a stylesheet, a script, MathJax, an image: HTTP >= 400 or no answer) are listed in
     ``page.broken_assets``, which :func:`page_problems` reports."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900 if width > PHONE_WIDTH else 844})
     local = urlsplit(url).netloc
     page.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).netloc == local
                else route.abort())
@@ -94,8 +94,32 @@ def _open(browser, url: str):
     return page
 
 
+#: A phone's width in CSS pixels (an iPhone 12 to 15).
+PHONE_WIDTH = 390
+#: Pages photographed on the phone too.
+PHONE_SCREENSHOTS = {"book/intro": "landing-phone", "notebooks/06_labclip": "chapter-06-phone"}
 SCREENSHOT_PAGES = {"book/intro": "landing", "notebooks/03_bag_of_words": "chapter-03",
                     "notebooks/04_probing": "chapter-04", "notebooks/06_labclip": "chapter-06"}
+#: The words and numbers of table cells that the browser laid out on more than one line. Line breaks after a hyphen,
+#: a dash or a slash are allowed (they are where typesetters break), so the pieces between them are measured.
+BROKEN_WORDS_JS = """() => {
+  const broken = [];
+  for (const cell of document.querySelectorAll('article td, article th')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const piece = /[^\\s\\-\u2010-\u2015\\/]+/g;
+      for (let m = piece.exec(node.data); m; m = piece.exec(node.data)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const lines = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0)
+          .map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+}"""
 #: What a finished page must not show.
 FORBIDDEN = {"a warning": r"\bWARNING\b", "a traceback": r"Traceback \(most recent call last\)",
              "a progress bar": r"\d+%\|[^|]*\|\s*\d+/\d+|it/s\]"}
@@ -112,6 +136,21 @@ def page_problems(page) -> list[str]:
         .filter(e => e.scrollWidth > e.clientWidth + 1)
         .map(e => e.tagName.toLowerCase() + ': ' + (e.innerText || '').slice(0, 60))""")
     problems += [f"overflows its column: {o!r}" for o in overflow]
+    sideways = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    if sideways > 1:
+        problems.append(f"scrolls sideways by {sideways} px at {page.viewport_size['width']} px wide")
+    broken = page.evaluate(BROKEN_WORDS_JS)
+    if broken:
+        problems.append(f"{len(broken)} word(s) or number(s) broken inside a table cell: {broken[:6]}")
+    bad_cells = page.evaluate("""() => Array.from(document.querySelectorAll('article td, article th'))
+        .map(c => c.innerText.trim()).filter(t => /^(nan|NaN|None|<NA>)$/.test(t))""")
+    if bad_cells:
+        problems.append(f"a table cell shows {bad_cells[0]!r} instead of a dash")
+    empty_rows = page.evaluate("""() => Array.from(document.querySelectorAll('article thead tr'))
+        .filter(r => r.querySelectorAll('th').length > 1 && Array.from(r.querySelectorAll('th'))
+            .every(th => th.innerText.trim() === '')).length""")
+    if empty_rows:
+        problems.append(f"{empty_rows} empty table header row(s)")
     text = page.locator("article").first.inner_text()
     for what, pattern in FORBIDDEN.items():
         match = re.search(pattern, text)
@@ -174,6 +213,21 @@ def test_every_page_in_a_real_browser(book_tool, site, browser):
     assert len(checked_links) > 20, "suspiciously few internal links were followed"
 
 
+def test_every_page_on_a_phone(book_tool, site, browser):
+    """The same pages at a phone's width: nothing scrolls the page sideways, no table cell breaks a word or a
+    number (wide tables scroll in their own box), no asset fails; the landing page and a chapter are photographed."""
+    for doc in book_tool.toc_files():
+        page = _open(browser, urljoin(site, f"{doc}.html"), width=PHONE_WIDTH)
+        problems = page_problems(page)
+        assert not problems, f"{doc} on a phone: " + "; ".join(problems[:5])
+        if doc in PHONE_SCREENSHOTS:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{PHONE_SCREENSHOTS[doc]}.png"))
+        page.close()
+    for name in PHONE_SCREENSHOTS.values():
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, f"the {name} screenshot is empty"
+
+
 def test_the_instructor_edition_in_a_real_browser(site, browser):
     """The teacher's printable edition: its own CSS, JS and MathJax load (no 404), formulas render, every solution
     is open, its in-page links resolve; a screenshot goes to ``_build/screenshots/instructor.png``."""
@@ -201,19 +255,24 @@ def test_the_instructor_edition_in_a_real_browser(site, browser):
 
 
 def test_the_checks_catch_a_bad_page(browser, tmp_path):
-    """The page checks fail on an asset that does not load, overflow, a warning, a traceback, a progress bar and raw
-    TeX."""
+    """The page checks fail on an asset that does not load, overflow, a page that scrolls sideways, a number broken
+    inside a table cell, a NaN cell, an empty header row, a warning, a traceback, a progress bar and raw TeX."""
     (tmp_path / "bad.html").write_text("""<html><head><link rel="stylesheet" href="_static/missing.css"></head>
         <body><article style="width:400px">
         <pre style="white-space:pre;overflow:auto">""" + "x" * 400 + """</pre>
         <p>WARNING:root:No pretrained weights loaded</p><p>Traceback (most recent call last):</p>
         <p>encoding images:  40%|####      | 4/10 [00:01<00:02, 3.1it/s]</p>
-        <span class="math">\\(x^2\\)</span></article></body></html>""")
+        <span class="math">\\(x^2\\)</span>
+        <table style="width:60px"><thead><tr><th></th><th></th></tr></thead>
+        <tbody><tr><td style="overflow-wrap:anywhere">0.5523456789</td><td>NaN</td></tr></tbody></table>
+        <div style="width:3000px">wide</div></article></body></html>""")
     with _serve(tmp_path) as url:
         page = _open(browser, urljoin(url, "bad.html"))
         problems = " ".join(page_problems(page))
         page.close()
-    for what in ("did not load: HTTP 404", "overflows", "a warning", "a traceback", "a progress bar", "not rendered"):
+    for what in ("did not load: HTTP 404", "overflows", "a warning", "a traceback", "a progress bar", "not rendered",
+                 "scrolls sideways", "broken inside a table cell: ['0.5523456789']", "shows 'NaN'",
+                 "1 empty table header row"):
         assert what in problems, f"missed {what}: {problems}"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labclip_utils.tables import MISSING, show
+from labclip_utils.tables import MISSING, html_table, show
 
 
 def test_tables_read_cleanly():
@@ -15,3 +15,27 @@ def test_tables_read_cleanly():
     multi = pd.DataFrame({"v": [1.0, 2.0]}, index=pd.MultiIndex.from_tuples([("a", "x"), ("b", "y")]))
     assert show(multi).to_html().count("<th ") == 3
     assert show(pd.Series([1.0, 2.0], name="v")).to_html().count("<th ") == 1
+
+
+def test_counts_print_as_whole_numbers_and_accuracies_keep_their_decimals():
+    frame = pd.DataFrame({"items": [242.0, 474.0], "accuracy": [1.0, 0.0], "seconds": [359.2, 12.0]},
+                         index=pd.Index(["a", "b"], name="benchmark"))
+    html = show(frame).to_html()
+    assert ">242<" in html and "242.000" not in html  # a count
+    assert ">1.000<" in html and ">0.000<" in html  # an accuracy that happens to be whole
+    assert ">359.200<" in html  # not whole: decimals kept
+
+
+def test_a_named_column_axis_adds_no_header_row_and_the_callers_frame_is_untouched():
+    frame = pd.DataFrame({"CLIP": [0.5], "LABCLIP": [0.9]}, index=pd.Index(["swap"], name="benchmark"))
+    frame.columns.name = "model"  # what pivot_table leaves
+    html = show(frame).to_html()
+    assert html.count("<tr>") == 2 and "model" not in html  # one header row, one body row
+    assert frame.columns.name == "model" and frame.index.name == "benchmark"
+
+
+def test_html_table_sets_backticks_as_code_and_escapes_the_rest():
+    frame = pd.DataFrame({"paper's code": ["files `images_{N}obj/` & <b>"]}, index=pd.Index(["data"], name="choice"))
+    html = html_table(frame, classes="protocol-table")
+    assert "<code>images_<wbr>{N}obj/<wbr></code>" in html and "&amp; &lt;b&gt;" in html and "`" not in html
+    assert "protocol-table" in html and html.count("<tr") == 2 and ">choice<" in html
