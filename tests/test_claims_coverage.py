@@ -114,6 +114,13 @@ PUBLISHERS = {"publish", "publish_paper", "glue"}
 def offline_only_glue(source: str) -> set[str]:
     """Glue keys that the prose of ``source`` pastes but that only a branch under ``if profile.is_offline:``
     publishes: the paper profile's build would then miss them (keys built at run time are not seen)."""
+    cells = jupytext.reads(source, fmt="py:percent").cells
+    pasted = {key for cell in cells if cell.cell_type == "markdown" for key in GLUE_REF.findall(cell.source)}
+    return pasted & offline_only_keys(source)
+
+
+def offline_only_keys(source: str) -> set[str]:
+    """The glue keys a chapter publishes only under ``if profile.is_offline:``."""
     import ast
 
     cells = jupytext.reads(source, fmt="py:percent").cells
@@ -137,8 +144,7 @@ def offline_only_glue(source: str) -> set[str]:
         if cell.cell_type == "code":
             code = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
             visit(ast.parse(code), False)
-    pasted = {key for cell in cells if cell.cell_type == "markdown" for key in GLUE_REF.findall(cell.source)}
-    return pasted & (offline - everywhere)
+    return offline - everywhere
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -149,9 +155,26 @@ def test_prose_pastes_no_value_only_the_offline_profile_publishes(chapter):
                          "the figure instead, or publish it in both profiles)")
 
 
+def pasted_from_chapters(text: str) -> list[tuple[str, str]]:
+    """``(chapter stem, key)`` of each value a book page pastes from a chapter."""
+    return re.findall(r"\{glue(?::text)?\}`[./]*notebooks/(\w+)\.ipynb::(\w+)", text)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_pages_paste_no_value_only_the_offline_profile_publishes(page):
+    offline = {chapter.stem: offline_only_keys(chapter.read_text(encoding="utf-8")) for chapter in CHAPTERS}
+    pasted = pasted_from_chapters(page.read_text(encoding="utf-8"))
+    missing = sorted(f"{stem}::{key}" for stem, key in pasted if key in offline.get(stem, set()))
+    assert not missing, (f"{page.name} pastes {missing}, which the chapter publishes only in the offline profile: "
+                         "the paper profile's build fails on them")
+
+
 def test_the_offline_glue_scan_sees_a_key_only_the_offline_branch_publishes():
     page = ('# %% [markdown]\n# It picks it {glue:text}`acc:.0%` of the time, {glue:text}`both:.2f`.\n\n'
             '# %%\nif profile.is_offline:\n    publish("acc", 0.9)\n    publish("both", 1)\nelse:\n'
             '    publish("both", 2)\n')
     assert offline_only_glue(page) == {"acc"}
     assert offline_only_glue(page.replace('publish("acc"', 'print("acc"')) == set()
+    assert pasted_from_chapters("CLIP {glue:text}`../notebooks/06_labclip.ipynb::swap_clip:.2f`.") == \
+        [("06_labclip", "swap_clip")]
+    assert sum(len(pasted_from_chapters(p.read_text(encoding="utf-8"))) for p in PAGES) > 10
