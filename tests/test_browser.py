@@ -131,8 +131,10 @@ def page_problems(page) -> list[str]:
     import re
 
     problems = [f"its own asset did not load: {b}" for b in getattr(page, "broken_assets", [])]
+    # on a phone, code cells scroll in their own box (a wrapped line would hide Python's indentation)
     overflow = page.evaluate("""() => Array.from(document.querySelectorAll(
             'article pre, article table, article div.cell_output, article div.highlight'))
+        .filter(e => !(window.innerWidth <= 600 && e.closest('div.cell_input')))
         .filter(e => e.scrollWidth > e.clientWidth + 1)
         .map(e => e.tagName.toLowerCase() + ': ' + (e.innerText || '').slice(0, 60))""")
     problems += [f"overflows its column: {o!r}" for o in overflow]
