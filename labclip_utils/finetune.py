@@ -4,7 +4,7 @@ LABCLIP trains D² numbers on cached embeddings.
 
 Two recipes: :meth:`FinetuneConfig.paper` is the paper's code (``CLIPFTAlignment``: SGD, lr 0.01, 50 epochs,
 batch 128 for CLEVR and 512 for PUG, t = 0, in the model's precision: fp16 on a GPU); :meth:`FinetuneConfig.offline`
-is what a laptop CPU can afford for the miniature (AdamW, lr 1e-4, 300 steps of 64, the temperature starting at the
+is what a laptop CPU can afford for the miniature (AdamW, lr 1e-4, 150 steps of 64, the temperature starting at the
 model's own and kept at most 100).
 """
 

@@ -156,7 +156,8 @@ PROTOCOL: tuple[Choice, ...] = (
            "both means, each labelled", "the same on the analogue", "", ("sugarcrepe",)),
     Choice("clip_ft", "CLIP-FT (full fine-tuning)",
            "both encoders and A, SGD, lr 0.01, 50 epochs, batch 128 (CLEVR) / 512 (PUG), t = 0, fp16",
-           "the same (`FinetuneConfig.paper`)", "AdamW, lr 1e-4, 300 steps of 64, the miniature's own temperature",
+           "the same (`FinetuneConfig.paper`)",
+           "AdamW, lr 1e-4, 150 steps of 64 (`FinetuneConfig.offline`), the miniature's own temperature",
            "a CPU affords a few hundred steps", ("clevr",)),
     Choice("probe", "Unimodal probes",
            "per object, a linear layer trained with SGD (lr 0.1, batch 32, 100 epochs) on raw CLIP features; test "

@@ -21,8 +21,9 @@ def show(table: pd.DataFrame | pd.Series, precision: int = 3, missing: str = MIS
         frame.columns = [" / ".join(str(c) for c in col if str(c)) for col in frame.columns]
     frame.columns.name = None  # a columns name would add a header row of its own
     counts = [c for c in frame.columns if _is_count(frame[c])]
-    return (frame.style.hide(axis="index").format(precision=precision, na_rep=missing)
-            .format("{:.0f}", subset=counts, na_rep=missing))
+    # text is escaped: a cell such as "<cache>/data" must read as written, not vanish as an unknown HTML tag
+    return (frame.style.hide(axis="index").format(precision=precision, na_rep=missing, escape="html")
+            .format("{:.0f}", subset=counts, na_rep=missing, escape="html").format_index(escape="html", axis=1))
 
 
 def _is_count(column: pd.Series) -> bool:
@@ -35,9 +36,9 @@ def _is_count(column: pd.Series) -> bool:
 
 
 def html_table(frame: pd.DataFrame, classes: str = "") -> str:
-    """``frame`` as an HTML table whose text cells may hold inline code in backticks (the protocol table): the text
-    is escaped, code is set as code, and long identifiers may break after ``.``, ``_`` and ``/`` instead of
-    widening the table."""
+    """``frame`` as an HTML table whose text cells may hold inline code in backticks and *emphasis* (the protocol
+    table): the text is escaped, code and emphasis are set as such, and long identifiers may break after ``.``,
+    ``_`` and ``/`` instead of widening the table."""
     import html
     import re
 
@@ -45,6 +46,8 @@ def html_table(frame: pd.DataFrame, classes: str = "") -> str:
         parts = re.split(r"`([^`]*)`", html.escape(str(value), quote=False))
         for i in range(1, len(parts), 2):
             parts[i] = "<code>" + re.sub(r"([._/])", r"\1<wbr>", parts[i]) + "</code>"
+        for i in range(0, len(parts), 2):
+            parts[i] = re.sub(r"(?<![\w*])\*([^*\s][^*]*?)\*(?![\w*])", r"<em>\1</em>", parts[i])
         return "".join(parts)
 
     named = any(n is not None for n in frame.index.names)

@@ -500,6 +500,9 @@ def test_recipes_follow_the_paper():
     from labclip_utils.benchmarks.suite import synthetic_config
 
     assert synthetic_config("clevr").batch_size == 128 and synthetic_config("pug_spare").batch_size == 512
+    offline = FinetuneConfig.offline()  # the protocol table states the offline CLIP-FT budget the code runs
+    row = protocol_table().loc["CLIP-FT (full fine-tuning)", "this book, offline profile"]
+    assert f"{offline.steps} steps of {offline.batch_size}" in row, row
 
 
 def test_protocol_table_covers_every_point_and_every_experiment():

@@ -39,3 +39,13 @@ def test_html_table_sets_backticks_as_code_and_escapes_the_rest():
     html = html_table(frame, classes="protocol-table")
     assert "<code>images_<wbr>{N}obj/<wbr></code>" in html and "&amp; &lt;b&gt;" in html and "`" not in html
     assert "protocol-table" in html and html.count("<tr") == 2 and ">choice<" in html
+
+
+def test_text_in_angle_brackets_reads_as_written():
+    """A cell or header such as "<cache>/data" is escaped: unescaped, the browser drops it as an unknown tag."""
+    frame = pd.DataFrame({"<default>": ["<cache>/data", "a & b"]}, index=pd.Index(["X", "Y"], name="setting"))
+    html = show(frame).to_html()
+    assert "&lt;cache&gt;/data" in html and "a &amp; b" in html and "&lt;default&gt;" in html
+    assert "<cache>" not in html
+    marked = html_table(pd.DataFrame({"c": ["Python *sets* of colours, `a*b`, 2 * 3"]}))
+    assert "<em>sets</em>" in marked and "<code>a*b</code>" in marked and "2 * 3" in marked
