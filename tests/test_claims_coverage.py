@@ -10,6 +10,7 @@ their numbers are pasted from chapters with ``{glue:text}``.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -107,20 +108,27 @@ def test_the_scan_catches_an_unchecked_result_and_accepts_a_checked_one():
     assert result_sentences(glued) == [] and not NUMBER.search(_plain(glued))
 
 
-GLUE_REF = re.compile(r"\{glue(?::text)?\}`(?:[\w/.]+::)?([A-Za-z_]\w*)")
+#: A pasted value: ``{glue:text}`key``` (this page's) or ``{glue:text}`[../notebooks/]chapter.ipynb::key```.
+GLUE_REF = re.compile(r"\{glue(?::text)?\}`(?:[./]*(?:notebooks/)?(\w+)\.ipynb::)?([A-Za-z_]\w*)")
 PUBLISHERS = {"publish", "publish_paper", "glue"}
 
 
+def pasted(text: str) -> list[tuple[str, str]]:
+    """``(chapter stem, key)`` of each value ``text`` pastes; the stem is empty for the page's own values."""
+    return GLUE_REF.findall(text)
+
+
 def offline_only_glue(source: str) -> set[str]:
-    """Glue keys that the prose of ``source`` pastes but that only a branch under ``if profile.is_offline:``
-    publishes: the paper profile's build would then miss them (keys built at run time are not seen)."""
+    """Glue keys that the prose of chapter ``source`` pastes from itself but that only a branch under
+    ``if profile.is_offline:`` publishes: the paper profile's build would then miss them."""
     cells = jupytext.reads(source, fmt="py:percent").cells
-    pasted = {key for cell in cells if cell.cell_type == "markdown" for key in GLUE_REF.findall(cell.source)}
-    return pasted & offline_only_keys(source)
+    own = {key for cell in cells if cell.cell_type == "markdown" for doc, key in pasted(cell.source) if not doc}
+    return own & offline_only_keys(source)
 
 
 def offline_only_keys(source: str) -> set[str]:
-    """The glue keys a chapter publishes only under ``if profile.is_offline:``."""
+    """The glue keys a chapter publishes only under ``if profile.is_offline:`` (keys built at run time are not
+    seen)."""
     import ast
 
     cells = jupytext.reads(source, fmt="py:percent").cells
@@ -147,6 +155,12 @@ def offline_only_keys(source: str) -> set[str]:
     return offline - everywhere
 
 
+@functools.cache
+def _offline_only_by_chapter() -> dict[str, frozenset[str]]:
+    """Each chapter's offline-only keys, scanned once for all the pages that paste from it."""
+    return {c.stem: frozenset(offline_only_keys(c.read_text(encoding="utf-8"))) for c in CHAPTERS}
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
 def test_prose_pastes_no_value_only_the_offline_profile_publishes(chapter):
     missing = offline_only_glue(chapter.read_text(encoding="utf-8"))
@@ -155,16 +169,12 @@ def test_prose_pastes_no_value_only_the_offline_profile_publishes(chapter):
                          "the figure instead, or publish it in both profiles)")
 
 
-def pasted_from_chapters(text: str) -> list[tuple[str, str]]:
-    """``(chapter stem, key)`` of each value a book page pastes from a chapter."""
-    return re.findall(r"\{glue(?::text)?\}`[./]*notebooks/(\w+)\.ipynb::(\w+)", text)
-
-
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("page", [*CHAPTERS, *PAGES], ids=lambda p: p.name)
 def test_pages_paste_no_value_only_the_offline_profile_publishes(page):
-    offline = {chapter.stem: offline_only_keys(chapter.read_text(encoding="utf-8")) for chapter in CHAPTERS}
-    pasted = pasted_from_chapters(page.read_text(encoding="utf-8"))
-    missing = sorted(f"{stem}::{key}" for stem, key in pasted if key in offline.get(stem, set()))
+    """Values pasted from a chapter (the book's pages, and chapters quoting each other)."""
+    offline = _offline_only_by_chapter()
+    missing = sorted(f"{stem}::{key}" for stem, key in pasted(page.read_text(encoding="utf-8"))
+                     if stem and key in offline.get(stem, frozenset()))
     assert not missing, (f"{page.name} pastes {missing}, which the chapter publishes only in the offline profile: "
                          "the paper profile's build fails on them")
 
@@ -175,6 +185,7 @@ def test_the_offline_glue_scan_sees_a_key_only_the_offline_branch_publishes():
             '    publish("both", 2)\n')
     assert offline_only_glue(page) == {"acc"}
     assert offline_only_glue(page.replace('publish("acc"', 'print("acc"')) == set()
-    assert pasted_from_chapters("CLIP {glue:text}`../notebooks/06_labclip.ipynb::swap_clip:.2f`.") == \
-        [("06_labclip", "swap_clip")]
-    assert sum(len(pasted_from_chapters(p.read_text(encoding="utf-8"))) for p in PAGES) > 10
+    assert pasted("CLIP {glue:text}`../notebooks/06_labclip.ipynb::swap_clip:.2f`, {glue:text}`03_x.ipynb::k`, "
+                  "{glue:text}`own:.2f`") == [("06_labclip", "swap_clip"), ("03_x", "k"), ("", "own")]
+    assert offline_only_glue(page.replace("`acc:", "`02_miniature.ipynb::acc:")) == set()  # another chapter's key
+    assert sum(len(pasted(p.read_text(encoding="utf-8"))) for p in PAGES) > 10
