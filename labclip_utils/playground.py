@@ -1,16 +1,23 @@
 """The playground: pick a scene, type two captions, and see which one CLIP and LABCLIP prefer.
 
 :class:`Playground` does the work (scores and a figure) and is usable without widgets; :meth:`Playground.widget`
-wraps it in core ipywidgets for Jupyter and Colab.
+wraps it in core ipywidgets for Jupyter and Colab; :meth:`Playground.web_data` exports what the website's
+in-browser playground (``book/_static/playground.js``) needs to do the same with no kernel: the miniature's text
+tower (its weights and its word ids), its head, the matrix A, and a gallery of scenes with their image embeddings.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
 from labclip_utils.labclip import LabclipMap
 from labclip_utils.models.encoder import Encoder
@@ -57,11 +64,16 @@ class Playground:
         table[["caption A", "caption B"]].astype(float).plot.barh(ax=right, color=["tab:blue", "tab:orange"])
         right.invert_yaxis()
         right.set_xlabel("cosine similarity")
-        right.legend(fontsize=8, loc="lower right")
+        right.xaxis.set_major_locator(plt.MaxNLocator(nbins=4))  # few ticks: the axes is narrow, scores can be tiny
+        # beside the axes: inside, it covered a bar whenever the scores put one under it (the paper profile's)
+        right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
         winners = ", ".join(f"{m} prefers {table.loc[m, 'prefers']}" for m in models)
         right.set_title(f"A: {caption_a}\nB: {caption_b}\n{winners}", fontsize=8)
         fig.tight_layout()
-        return fig
+        from labclip_utils.figures import set_caption
+
+        return set_caption(fig, "The playground: a scene, two captions, and the cosine CLIP and LABCLIP give each",
+                           name="playground-scene-and-scores")  # the titles change with the captions
 
     def widget(self, index: int = 0):
         """Core ipywidgets: a scene slider, two caption boxes and a button that swaps the colours back in."""
@@ -93,3 +105,71 @@ class Playground:
         reset.on_click(use_scene)
         redraw()
         return widgets.VBox([scene, box_a, box_b, reset, out])
+
+    @torch.no_grad()
+    def web_data(self, n_scenes: int = 48, checks: list[tuple[int, str, str]] | None = None) -> dict:
+        """Everything the in-browser playground needs, as JSON-ready data: the text tower's weights (float32,
+        base64, little-endian) and its word → token-id table, the head that turns the tower's output into CLIP's
+        text embedding, A, and the first ``n_scenes`` scenes as PNGs with their image embeddings.
+
+        ``checks`` (scene, caption A, caption B) are scored here with :meth:`scores` and stored beside, so that a
+        test can type the same captions in the browser and compare. Only the miniature can run in a browser;
+        another encoder raises ``ValueError``.
+        """
+        model = self.encoder.model
+        tokenizer = self.encoder.tokenize
+        if getattr(self.encoder, "name", "") != "miniature" or not hasattr(tokenizer, "words"):
+            raise ValueError(f"the in-browser playground runs the miniature only, not {self.encoder!r}")
+        tower = model.text_tower
+        if model.text_pool != "mean" or tower.attn_mask is None:
+            raise ValueError("the in-browser text tower implements a causal, mean-pooled tower only")
+        blob = bytearray()
+        tensors: dict[str, dict] = {}
+
+        def add(name: str, value: torch.Tensor) -> None:
+            array = value.detach().float().cpu().numpy().astype("<f4")
+            tensors[name] = {"offset": len(blob) // 4, "shape": list(array.shape)}
+            blob.extend(array.tobytes())
+
+        for name, value in tower.state_dict().items():
+            if name != "attn_mask":
+                add(f"tower.{name}", value)
+        add("text_mean", model.text_mean)
+        add("text_std", model.text_std)
+        add("text_proj", model.text_proj.weight)
+        add("A", self.labclip_map.A)
+        n = min(n_scenes, len(self.scenes))
+        add("images", self.encoder.encode_images([self.scenes.image(i) for i in range(n)], progress=False))
+        raw = tokenizer._clip  # CLIP's own tokenizer: the word's token ids, then remapped to the miniature's
+        words = {w: [int(t) for t in tokenizer._lut[raw([w])[0]] if t > 0][1:-1] for w in tokenizer.words}
+        ends = tokenizer._lut[raw([""])[0][:2]].tolist()  # start- and end-of-text
+        scenes = []
+        for i in range(n):
+            caption, negative = self.default_captions(i)
+            scenes.append({"png": _png(self.scenes.image(i)), "caption": caption,
+                           "negative": negative if negative != caption else None})
+        data = {
+            "model": "the miniature CLIP (offline profile)",
+            "words": words, "colours": list(self.encoder.config.colors),
+            "start": ends[0], "end": ends[1], "context_length": tokenizer.context_length,
+            "heads": tower.transformer.resblocks[0].attn.num_heads, "layers": len(tower.transformer.resblocks),
+            "layer_norm_eps": tower.ln_final.eps, "tensors": tensors,
+            "weights": base64.b64encode(bytes(blob)).decode("ascii"), "scenes": scenes,
+        }
+        data["checks"] = [{"scene": i, "caption A": a, "caption B": b,
+                           **{f"{model} {c}": float(row[f"caption {c}"]) for model, row in
+                              self.scores(i, a, b).iterrows() for c in "AB"}}
+                          for i, a, b in checks or []]
+        return data
+
+    def web_script(self, **web_data) -> str:
+        """:meth:`web_data` as a script, ``window.LABCLIP_PLAYGROUND = {...};``: a page opened from a file may load
+        a script but not ``fetch`` a JSON file."""
+        return "window.LABCLIP_PLAYGROUND = " + json.dumps(self.web_data(**web_data), separators=(",", ":")) + ";\n"
+
+
+def _png(image: np.ndarray) -> str:
+    """A scene's pixels as a base64 PNG (a few kilobytes at 64×64)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image)).save(buffer, format="PNG", optimize=True)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

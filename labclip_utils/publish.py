@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 FIGURES_ENV = "LABCLIP_FIGURES_DIR"
+STATIC_ENV = "LABCLIP_STATIC_DIR"
 
 
 def _glue(key: str, value: Any) -> None:
@@ -54,20 +55,36 @@ def publish_figure(key: str, figure: Any) -> Path | None:
     runner sets to the staged ``book/figures``); elsewhere (Colab, scripts) nothing is written.
 
     A file rather than glue: MyST-NB pastes text across pages, but an image glued in one notebook and pasted in
-    another page is not copied into the website. The write is atomic, so a page never shows half a file.
+    another page is not copied into the website. The write is atomic, so a page never shows half a file. The figure
+    must pass the overlap check (:func:`labclip_utils.figures.check_figure`); the PNG carries its caption and
+    profile as text chunks (``Title``, ``Description``, ``labclip:*``), which the teacher's figure pack reads.
     """
     folder = os.environ.get(FIGURES_ENV)
     if not folder:
         return None
-    path = Path(folder) / f"{key}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    try:
-        figure.savefig(tmp, dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    from labclip_utils.figures import check_figure, describe
+
+    check_figure(figure, f" (published as {key}.png)")
+    about = describe(figure)
+    metadata = {"Title": about["caption"], "Description": f"{about['caption']} ({about['profile']})",
+                "labclip:name": key.replace("_", "-"), "labclip:caption": about["caption"],
+                "labclip:profile": about["profile"]}
+    from labclip_utils.cache import atomic_write
+
+    return atomic_write(Path(folder) / f"{key}.png", lambda tmp: figure.savefig(
+        tmp, format="png", dpi=150, bbox_inches="tight", metadata=metadata))
+
+
+def publish_static(name: str, text: str) -> Path | None:
+    """Write a file the website serves beside its own scripts (``$LABCLIP_STATIC_DIR``, which the book's runner sets
+    to the staged ``book/_static``; the build copies it to the site's ``_static/``), such as the in-browser
+    playground's data; elsewhere (Colab, scripts) nothing is written. Atomic: a page never loads half a file."""
+    folder = os.environ.get(STATIC_ENV)
+    if not folder:
+        return None
+    from labclip_utils.cache import atomic_write
+
+    return atomic_write(Path(folder) / name, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def slug(label: str) -> str:

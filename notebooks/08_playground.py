@@ -19,8 +19,10 @@
 # test's: the scene's caption and the same words with the colours swapped. CLIP, a {term}`bag of words <bag of
 # words>` across modalities, scores the two almost equally; LABCLIP's matrix $A$ separates them.
 #
-# On the website you see the result for the default values. Open this chapter in Colab or Jupyter (the rocket
-# button at the top) to change them: the controls redraw the figure as you type.
+# On the website, the playground in the section "In your browser" runs in the page itself: the miniature's text
+# tower encodes what you type, with no server. In Colab or Jupyter (the rocket button at the top), the widget in
+# "Try your own" does the same with the Python code of this chapter, and any English caption works there in the
+# paper profile.
 
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
@@ -64,11 +66,32 @@ fig = playground.figure(0, caption_a, caption_b)
 show(playground.scores(0, caption_a, caption_b))
 
 # %% [markdown]
+# ## In your browser
+#
+# Pick a scene, then edit either caption: the scores change as you type. The first button brings back the scene's
+# caption and its swap; the second makes caption B the swap partner of caption A (the colours of its two objects
+# exchanged). The page runs the miniature's text tower on the weights this chapter exported, so its scores are the
+# ones the Python code above computes; captions may use only the miniature's words.
+#
+# <div id="labclip-playground" class="labclip-playground">The in-browser playground appears here on the book's
+# website (it needs JavaScript). In Jupyter or Colab, use the widget in the next section.</div>
+
+# %% tags=["remove-cell"]
+from labclip_utils.publish import publish_static
+
+if profile.is_offline:  # only the miniature is small enough to run in a browser
+    checks = [(i, *playground.default_captions(i)) for i in range(3)] + [
+        (3, "a red cube", "cyan sphere and a yellow cone"),
+        (4, "a gray cylinder and a purple cone", "a purple cylinder and a gray cone"),
+        (5, "cube red and and a", "a cyan cylinder and a brown cylinder and a gray cube")]
+    publish_static("playground-data.js", playground.web_script(n_scenes=48, checks=checks))
+
+# %% [markdown]
 # ## Try your own
 #
-# Move the slider to another scene, edit either caption, or press the button to get the scene's own pair back.
-# Offline, captions may use only the miniature's words (printed above); anything else is refused with a message.
-# In the paper profile, any English caption works.
+# In Jupyter or Colab: move the slider to another scene, edit either caption, or press the button to get the
+# scene's own pair back. Offline, captions may use only the miniature's words (printed above); anything else is
+# refused with a message. In the paper profile, any English caption works.
 
 # %%
 playground.widget(0)
@@ -168,8 +191,8 @@ claim("the tables have ten colour pairs to compare", len(by_colour), above=9)
 # ## Exercises
 #
 # 1. Find a scene where LABCLIP still prefers the swapped caption. What do its two objects have in common?
-# 2. Keep the caption's words but change only the article ("a" → "an" is not enough: try removing the articles).
-#    Does either model care?
+# 2. Remove the articles ("cyan cylinder and gray sphere" instead of "a cyan cylinder and a gray sphere"). Does
+#    either model's preference change?
 # 3. Type a caption that names a colour that is not in the scene at all. Which model notices more clearly?
 #
 # ```{admonition} Solutions

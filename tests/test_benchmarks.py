@@ -301,6 +301,60 @@ def test_playground_scores_and_refuses_empty_captions(tiny_encoder):
     assert pg.widget(0).children[1].value == a
 
 
+def test_the_web_playground_data_holds_the_text_tower_its_word_ids_and_pythons_scores(tiny_encoder, tmp_path,
+                                                                                     monkeypatch):
+    """What the in-browser playground runs on (the browser test checks the page's scores against ``checks``):
+    every tower weight at full precision, word ids that rebuild the tokenizer's ids, A, and Python's scores."""
+    import base64
+    import json
+
+    import numpy as np
+    import torch
+
+    from labclip_utils.models import load_miniature
+    from labclip_utils.models.miniature import MiniatureConfig
+    from labclip_utils.playground import Playground
+    from labclip_utils.publish import publish_static
+    from labclip_utils.scenes import make_scenes
+
+    encoder = load_miniature(None, config=MiniatureConfig.tiny(), progress=False)
+    scenes = make_scenes(6, "clevr", 2, seed=3, image_size=64)
+    labclip_map = LabclipMap(encoder.embed_dim)
+    with torch.no_grad():
+        labclip_map.linear.weight.add_(0.1 * torch.randn(encoder.embed_dim, encoder.embed_dim))
+    pg = Playground(encoder, labclip_map, scenes)
+    data = pg.web_data(n_scenes=4, checks=[(1, "a red cube", "cyan sphere and a gray cone")])
+    weights = np.frombuffer(base64.b64decode(data["weights"]), dtype="<f4")
+
+    def tensor(name):
+        spec = data["tensors"][name]
+        return weights[spec["offset"]:spec["offset"] + int(np.prod(spec["shape"]))].reshape(spec["shape"])
+
+    tower = encoder.model.text_tower.state_dict()
+    assert {f"tower.{k}" for k in tower if k != "attn_mask"} <= set(data["tensors"])
+    for name, value in tower.items():
+        if name != "attn_mask":
+            assert np.array_equal(tensor(f"tower.{name}"), value.numpy()), name
+    assert np.array_equal(tensor("A"), labclip_map.A.detach().numpy())
+    images = encoder.encode_images([scenes.image(i) for i in range(4)], progress=False).numpy()
+    assert np.array_equal(tensor("images"), images) and len(data["scenes"]) == 4
+    caption = "a cyan cylinder and a gray cone"  # "cyan" is two of CLIP's tokens
+    ids = [data["start"], *[i for w in caption.split() for i in data["words"][w]], data["end"]]
+    assert ids == encoder.tokenize([caption])[0, :len(ids)].tolist() and len(data["words"]["cyan"]) == 2
+    check = data["checks"][0]
+    table = pg.scores(1, "a red cube", "cyan sphere and a gray cone")
+    assert check["LABCLIP B"] == table.loc["LABCLIP", "caption B"] and check["CLIP A"] == table.loc["CLIP", "caption A"]
+    with pytest.raises(ValueError, match="miniature only"):
+        Playground(tiny_encoder, labclip_map, scenes).web_data()
+    # published beside the site's scripts only while the book builds, atomically
+    assert publish_static("playground-data.js", "x") is None
+    monkeypatch.setenv("LABCLIP_STATIC_DIR", str(tmp_path))
+    text = pg.web_script(n_scenes=2)
+    assert publish_static("playground-data.js", text) == tmp_path / "playground-data.js"
+    assert json.loads(text.removeprefix("window.LABCLIP_PLAYGROUND = ").rstrip().rstrip(";"))["scenes"][1]["caption"]
+    assert [f.name for f in tmp_path.iterdir()] == ["playground-data.js"]
+
+
 def test_publish_glues_values_and_the_papers(monkeypatch):
     from labclip_utils import publish as pub
 

@@ -5,8 +5,9 @@ Checks: the page title, at least one rendered figure on every chapter and on the
 link resolves, that each chapter's Colab button points at the chapter's ``.ipynb``, that nothing overflows its
 column sideways (code, outputs, tables), that no page shows a warning, a traceback or a progress bar's state, that
 every formula is rendered by the site's own MathJax (no network), that every page's own assets load (no 404 of a
-stylesheet, script or image), the instructor edition (assets, formulas, open solutions, in-page links), and
-screenshots of the landing page, chapters 3, 4 and 6 and the instructor edition in ``_build/screenshots/``.
+stylesheet, script or image), the instructor edition (assets, formulas, open solutions, in-page links), the
+in-browser playground (its scores equal the chapter's Python), and screenshots of the landing page, chapters 3, 4
+and 6, the playground and the instructor edition in ``_build/screenshots/``.
 ``make test`` installs the browser; without it this test *fails*, unless ``LABCLIP_SKIP_BROWSER=1`` opts out
 explicitly.
 """
@@ -232,7 +233,8 @@ def test_every_page_on_a_phone(book_tool, site, browser):
 
 def test_the_instructor_edition_in_a_real_browser(site, browser):
     """The teacher's printable edition: its own CSS, JS and MathJax load (no 404), formulas render, every solution
-    is open, its in-page links resolve; a screenshot goes to ``_build/screenshots/instructor.png``."""
+    is open, its in-page links resolve, it does not scroll sideways on a phone; screenshots go to
+    ``_build/screenshots/instructor.png`` and ``instructor-phone.png``."""
     page = _open(browser, urljoin(site, "teaching/instructor/index.html"))
     assert "instructor edition" in page.title(), page.title()
     problems = [p for p in page_problems(page) if not p.startswith("overflows")]  # a printout, not a column
@@ -253,7 +255,77 @@ def test_the_instructor_edition_in_a_real_browser(site, browser):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "instructor.png"))
     page.close()
-    assert (SCREENSHOTS / "instructor.png").stat().st_size > 10_000, "the instructor screenshot is empty"
+    phone = _open(browser, urljoin(site, "teaching/instructor/index.html"), width=PHONE_WIDTH)
+    sideways = phone.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert sideways <= 1, f"the instructor edition scrolls sideways by {sideways} px on a phone"
+    phone.screenshot(path=str(SCREENSHOTS / "instructor-phone.png"))
+    phone.close()
+    for name in ("instructor", "instructor-phone"):
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, f"the {name} screenshot is empty"
+
+
+def _playground(page):
+    page.wait_for_function("() => document.getElementById('labclip-playground')?.dataset.ready", timeout=60_000)
+    state = page.eval_on_selector("#labclip-playground", "e => e.dataset.ready")
+    assert state == "true", f"the playground did not start: {page.inner_text('#labclip-playground')[:300]!r}"
+
+
+def _shown_scores(page) -> dict[str, tuple[float, float]]:
+    """Each model's score of caption A and B as the page shows it (4 decimals) and as it holds it (every digit)."""
+    cells = page.eval_on_selector_all(".lp-score", """cs => cs.map(c => [c.dataset.model + ' ' + c.dataset.caption,
+        c.firstChild.textContent, c.dataset.value])""")
+    return {key: (float(shown), float(held)) for key, shown, held in cells}
+
+
+def test_the_playground_runs_in_the_browser(site, browser):
+    """The website's playground, with no kernel: for the captions the chapter scored in Python (its checks), typed
+    into the page, the scores shown equal Python's to 1e-4 (and those held to 1e-5); an unknown word is refused by
+    name; the swap button writes the swap partner; the page works on a phone. Screenshots: ``playground.png``,
+    ``playground-phone.png``."""
+    page = _open(browser, urljoin(site, "notebooks/08_playground.html"))
+    _playground(page)
+    data = page.evaluate("""() => ({checks: window.LABCLIP_PLAYGROUND.checks,
+                                    scenes: window.LABCLIP_PLAYGROUND.scenes.length})""")
+    assert data["scenes"] >= 24 and page.locator(".lp-thumb").count() == data["scenes"]
+    assert len(data["checks"]) >= 5, "the chapter exported too few Python scores to compare with"
+    first = _shown_scores(page)  # scene 0 with its own pair, as the page opens
+    for check in data["checks"]:
+        page.click(f".lp-thumb[data-scene='{check['scene']}']")
+        page.fill("#lp-caption-a", "")
+        page.type("#lp-caption-a", check["caption A"])  # key by key, as a reader types
+        page.fill("#lp-caption-b", check["caption B"])
+        assert page.inner_text("#lp-error") == "", page.inner_text("#lp-error")
+        shown = _shown_scores(page)
+        for key, python in check.items():
+            if key.startswith(("CLIP ", "LABCLIP ")):
+                assert abs(shown[key][0] - python) <= 1e-4 and abs(shown[key][1] - python) <= 1e-5, (
+                    f"scene {check['scene']}, {check['caption A']!r} / {check['caption B']!r}: {key} shows "
+                    f"{shown[key]} but Python computed {python}")
+        if check["scene"] == 0 and (check["caption A"], check["caption B"]) == tuple(
+                page.evaluate("() => [LABCLIP_PLAYGROUND.scenes[0].caption, LABCLIP_PLAYGROUND.scenes[0].negative]")):
+            assert shown == first, "the page's opening scores differ from the same pair typed"
+    page.fill("#lp-caption-a", "a red dodecahedron")
+    assert "dodecahedron" in page.inner_text("#lp-error") and "cylinder" in page.inner_text("#lp-error")
+    page.fill("#lp-caption-a", "a red cube and a purple sphere")
+    page.click("#lp-swap")
+    assert page.input_value("#lp-caption-b") == "a purple cube and a red sphere"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.click(".lp-thumb[data-scene='0']")
+    page.click("#lp-reset")
+    page.locator("#labclip-playground").screenshot(path=str(SCREENSHOTS / "playground.png"))
+    page.close()
+
+    phone = _open(browser, urljoin(site, "notebooks/08_playground.html"), width=PHONE_WIDTH)
+    _playground(phone)
+    problems = page_problems(phone)
+    assert not problems, "the playground on a phone: " + "; ".join(problems[:5])
+    # the page scrolled to the playground, under the theme's sticky header (an element shot would sit beneath it)
+    phone.evaluate("() => window.scrollTo(0, document.getElementById('labclip-playground').getBoundingClientRect().top"
+                   " + window.scrollY - 70)")
+    phone.screenshot(path=str(SCREENSHOTS / "playground-phone.png"))
+    phone.close()
+    for name in ("playground", "playground-phone"):
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, f"the {name} screenshot is empty"
 
 
 def test_the_checks_catch_a_bad_page(browser, tmp_path):
