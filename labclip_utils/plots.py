@@ -7,18 +7,26 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from labclip_utils.figures import set_caption, slug
+
 #: The smallest font any figure uses (points). Figures are at most ~9 inches wide, so that on the page they are not
 #: scaled down much and their text stays readable.
 MIN_FONT = 10
 
 
 def set_book_style() -> None:
-    """One look for every figure in the book, and tables rounded to 3 decimals."""
+    """One look for every figure in the book, and tables rounded to 3 decimals. Every figure pyplot creates from
+    now on names its profile in a corner, and in a notebook carries its name and caption for the figure pack
+    (:func:`labclip_utils.figures.install`; with ``$LABCLIP_FIGURE_CHECK=1`` each cell's figures are also checked
+    for overlapping elements)."""
+    from labclip_utils.figures import install
+
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold",
                          "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": MIN_FONT,
                          "ytick.labelsize": MIN_FONT, "legend.fontsize": MIN_FONT, "legend.title_fontsize": MIN_FONT})
     pd.set_option("display.precision", 3)
+    install()
 
 
 def integer_ticks(ax: plt.Axes, values) -> None:
@@ -31,6 +39,28 @@ def legend_outside(ax: plt.Axes, title: str | None = None) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=title)
+
+
+def chance_line(ax: plt.Axes, chance: float, label: str = "chance") -> None:
+    """A dashed line at the chance level, named just outside the right edge of the axes (where no bar or value
+    label can sit on the name)."""
+    ax.axhline(chance, ls="--", color="0.4", lw=1)
+    ax.text(1.01, chance, label, transform=ax.get_yaxis_transform(), va="center", ha="left", color="0.3",
+            fontsize=MIN_FONT)
+
+
+def value_labels(ax: plt.Axes, bars, chance: float | None = None, fontsize: float = MIN_FONT) -> None:
+    """Each bar's value above it; a bar that ends just under the chance line gets its value inside its top instead,
+    in white, so that the dashed line never strikes the number."""
+    span = float(np.diff(ax.get_ylim())[0]) or 1.0
+    for bar in bars:
+        value = bar.get_height()
+        if not np.isfinite(value) or bar.get_width() == 0:
+            continue
+        inside = chance is not None and chance - 0.12 * span < value < chance and value > 0.12 * span
+        ax.annotate(f"{value:.2f}", (bar.get_x() + bar.get_width() / 2, value), xytext=(0, -3 if inside else 2),
+                    textcoords="offset points", ha="center", va="top" if inside else "bottom", fontsize=fontsize,
+                    color="white" if inside else "0.15")
 
 
 def plot_run_times(times: pd.DataFrame) -> plt.Figure:
@@ -46,7 +76,7 @@ def plot_run_times(times: pd.DataFrame) -> plt.Figure:
     ax.set_title(f"Executing the book: {data['seconds'].sum():.0f} s of notebook time")
     ax.set_xlim(0, data["seconds"].max() * 1.25 + 1)
     fig.tight_layout()
-    return fig
+    return set_caption(fig, ax.get_title(), name="chapter-execution-times")  # the title's total changes every run
 
 
 def _wrap(text: str, width: int = 26) -> str:
@@ -77,20 +107,20 @@ def plot_scene_gallery(datasets: dict, n: int = 4, captions: bool = True) -> plt
                             va="top", transform=ax.transAxes)
     fig.subplots_adjust(left=0.05, right=0.99, top=0.99, bottom=0.12 if captions else 0.01,
                         hspace=0.75 if captions else 0.05, wspace=0.08)
-    return fig
+    what = "with their caption (✓) and hard negative (✗)" if captions else ""
+    return set_caption(fig, f"Example scenes: {', '.join(map(str, datasets))} {what}".strip())
 
 
 def plot_scores(scores: dict[str, float], *, chance: float | None = 0.5, title: str = "",
-                ylabel: str = "accuracy", ylim: tuple[float, float] = (0, 1.05)) -> plt.Figure:
+                ylabel: str = "accuracy", ylim: tuple[float, float] = (0, 1.15)) -> plt.Figure:
     """Bars for a few named scores, with the chance level drawn as a dashed line."""
     fig, ax = plt.subplots(figsize=(1.1 * len(scores) + 2.5, 3.2))
     names, values = list(scores), list(scores.values())
     bars = ax.bar(names, values, color=sns.color_palette()[: len(names)])
-    ax.bar_label(bars, labels=[f"{v:.2f}" for v in values], padding=2)
-    if chance is not None:
-        ax.axhline(chance, ls="--", color="0.4", lw=1)
-        ax.text(len(names) - 0.5, chance, " chance", va="bottom", ha="right", color="0.3", fontsize=MIN_FONT)
     ax.set_ylim(*ylim)
+    value_labels(ax, bars, chance)
+    if chance is not None:
+        chance_line(ax, chance)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.tight_layout()
@@ -108,7 +138,7 @@ def plot_object_counts(images: list, labels: list[str]) -> plt.Figure:
         ax.imshow(image, interpolation="nearest")
         ax.set_title(label, fontsize=MIN_FONT + 1)
     fig.tight_layout()
-    return fig
+    return set_caption(fig, f"Scenes with {labels[0]} to {labels[-1]}" if len(labels) > 1 else labels[0])
 
 
 def _smooth(values, window: int = 20):
@@ -136,25 +166,28 @@ def plot_training_curves(history: dict[str, dict[str, list[float]]]) -> plt.Figu
         twin.set_ylabel(right_label, color=sns.color_palette()[1])
         twin.grid(False)
     fig.tight_layout()
-    return fig
+    return set_caption(fig, "Training the miniature: image tower, text tower, heads (loss and score per step)",
+                       name="miniature-training-curves")
 
 
 def plot_grouped_bars(table: pd.DataFrame, chance: float | None = None, title: str = "") -> plt.Figure:
-    """Grouped bars: rows of ``table`` are what is compared (features, models), columns are test sets."""
+    """Grouped bars: rows of ``table`` are what is compared (features, models), columns are test sets. The legend
+    sits right of the axes (under them, it met the slanted x labels)."""
     long = table.reset_index().melt(id_vars=table.index.name or "index", var_name="scenes", value_name="accuracy")
-    fig, ax = plt.subplots(figsize=(1.3 * len(table) + 2.5, 3.4))
+    fig, ax = plt.subplots(figsize=(min(1.3 * len(table) + 4, 9.5), 3.6), layout="constrained")
     sns.barplot(data=long, x=table.index.name or "index", y="accuracy", hue="scenes", ax=ax)
+    ax.set_ylim(0, 1.1)
     for container in ax.containers:
-        ax.bar_label(container, fmt="%.2f", fontsize=MIN_FONT - 1, padding=1)
+        value_labels(ax, container, chance, fontsize=MIN_FONT - 1)
     if chance is not None:
-        ax.axhline(chance, ls="--", color="0.4", lw=1)
-        ax.text(len(table) - 0.5, chance, " chance", va="bottom", ha="right", color="0.3", fontsize=MIN_FONT)
-    ax.set_ylim(0, 1.08)
+        chance_line(ax, chance)
     ax.set_xlabel("")
     ax.set_title(title)
     ax.tick_params(axis="x", labelrotation=20)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(table.columns), frameon=False)
-    fig.tight_layout()
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+        label.set_rotation_mode("anchor")
+    legend_outside(ax)
     return fig
 
 
@@ -196,7 +229,9 @@ def plot_labclip_history(history: pd.DataFrame, best_epoch: int | None = None) -
         if best_epoch is not None:
             ax.axvline(best_epoch, ls=":", color="0.4")
     fig.tight_layout()
-    return fig
+    kept = f" (dotted: the kept epoch, {best_epoch})" if best_epoch is not None else ""
+    return set_caption(fig, f"LABCLIP training: loss, validation swap accuracy and logit scale per epoch{kept}",
+                       name="labclip-training-history")
 
 
 def plot_spectrum(A, title: str = "What A changed") -> plt.Figure:
@@ -219,7 +254,7 @@ def plot_spectrum(A, title: str = "What A changed") -> plt.Figure:
     right.set_yticks([])
     fig.colorbar(im, ax=right, fraction=0.046)
     fig.tight_layout()
-    return fig
+    return set_caption(fig, f"{title}: singular values and entries of A − I")
 
 
 def plot_swap_gallery(ds, indices, positive_scores, negative_scores, title: str = "") -> plt.Figure:
@@ -243,7 +278,8 @@ def plot_swap_gallery(ds, indices, positive_scores, negative_scores, title: str 
                 ha="center", va="top", transform=ax.transAxes)
     fig.suptitle(title, fontsize=11, fontweight="bold")
     fig.subplots_adjust(left=0.01, right=0.99, top=0.88, bottom=0.38, wspace=0.1)
-    return fig
+    return set_caption(fig, f"Swap test, {title or 'examples'}: each scene's caption (✓) and its swap (✗) with their "
+                       "cosines; green frame: the caption wins", name=f"swap-test-{slug(title or 'examples')}")
 
 
 def plot_histograms(groups: dict[str, object], title: str = "", xlabel: str = "cosine similarity",
@@ -262,7 +298,7 @@ def plot_histograms(groups: dict[str, object], title: str = "", xlabel: str = "c
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of pairs below")
     ax.set_title(title, fontsize=MIN_FONT + 1)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     fig.tight_layout()
     return fig
 
@@ -287,7 +323,11 @@ def plot_clouds(images, texts, title: str = "Image and text embeddings (PCA of b
     ax.set_xlabel(f"PC1 ({pca.explained_variance_ratio_[0]:.0%} of variance)")
     ax.set_ylabel(f"PC2 ({pca.explained_variance_ratio_[1]:.0%})")
     ax.set_title(title, fontsize=MIN_FONT + 1)
-    ax.legend(markerscale=2)
+    # the clouds fill the axes: inside, the legend would cover points; one marker size for all four entries
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    for handle in legend.legend_handles:
+        handle.set_sizes([60])
+        handle.set_alpha(1)
     fig.tight_layout()
     return fig
 
@@ -309,17 +349,21 @@ def plot_spectra(spectra: dict[str, object], title: str = "How the variance is s
 def plot_benchmarks(headline: pd.DataFrame, models: tuple[str, ...] = ("CLIP", "LABCLIP"),
                     title: str = "Benchmarks: CLIP and LABCLIP") -> plt.Figure:
     """Horizontal bars per benchmark headline and model; the paper's values, where known, as black ticks."""
-    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(headline) + 1.2))
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(headline) + 1.2))
     y = np.arange(len(headline))
     height = 0.8 / len(models)
     for k, model in enumerate(models):
         pos = y + (k - (len(models) - 1) / 2) * height
         ax.barh(pos, headline[model], height=height, label=f"{model} (this book)")
-        for p, v in zip(pos, headline[model], strict=True):
-            ax.text(v + 0.01, p, f"{v:.2f}", va="center", fontsize=MIN_FONT - 1)
         # "paper: CLIP", or with the paper's model named ("paper, real CLIP ViT-L/14: CLIP")
         columns = [c for c in headline.columns if str(c).startswith("paper") and str(c).endswith(f": {model}")]
         paper = headline[columns[0]] if columns else None
+        # each value label right of its bar and of the paper's tick, so that the tick never strikes it
+        ends = headline[model].astype(float).to_numpy()
+        if paper is not None:  # a row without a paper value keeps its own end (no NaN reaches the maximum)
+            ends = np.maximum(ends, paper.astype(float).fillna(-np.inf).to_numpy())
+        for p, v, end in zip(pos, headline[model], ends, strict=True):
+            ax.text(end + 0.015, p, f"{v:.2f}", va="center", fontsize=MIN_FONT - 1)
         if paper is not None and paper.notna().any():
             ax.scatter(paper, pos, marker="|", s=200, color="black", zorder=3,
                        label="paper (real CLIP, real data)" if k == 0 else None)
@@ -328,6 +372,6 @@ def plot_benchmarks(headline: pd.DataFrame, models: tuple[str, ...] = ("CLIP", "
     ax.set_xlim(0, 1.1)
     ax.set_xlabel("accuracy / recall")
     ax.set_title(title)
-    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.06), ncol=3, frameon=False)
+    legend_outside(ax)  # above the axes it met the title (how far apart they are depends on the number of rows)
     fig.tight_layout()
     return fig

@@ -7,8 +7,8 @@
     python tools/book.py teaching   # the figure pack and the instructor edition -> _build/html/teaching
 
 The site is built from the executed copies in ``_stage/`` (``execute_notebooks: "off"`` in _config.yml), so
-nothing runs twice and the committed ``.ipynb`` twins stay output-free. Chapter 0 ("Setting up") runs after
-the others so it can report how long they took.
+nothing runs twice and the committed ``.ipynb`` twins stay output-free. The setup chapter (11, in the reference
+part) runs after the others so it can report how long they took.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ STAGE = ROOT / "_stage"
 BUILD = ROOT / "_build"
 REPORTS = BUILD / "reports"
 #: Notebooks (by stem) that run after all the others, in this order.
-RUN_LAST = ("00_setup",)
+RUN_LAST = ("11_setup",)
 #: The slowest chapters start first (a clean offline run on 2 cores: 09 114 s, 06 98 s, 02 84 s, 04 66 s, 07 58 s,
 #: 03 43 s; the rest under 20 s), handed to the two workers one at a time, so that no long chapter starts last
 #: and runs alone. Chapters not listed follow in file order.
@@ -227,6 +227,11 @@ def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir:
     env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     # Figures that book pages (the landing page) show are written here by the chapters that draw them.
     env.setdefault("LABCLIP_FIGURES_DIR", str(directory.parent / "book" / "figures"))
+    # Files the site serves as they are (the in-browser playground's data), into the staged html_static_path.
+    env.setdefault("LABCLIP_STATIC_DIR", str(directory.parent / "book" / "_static"))
+    # Every cell's figures are checked for overlapping elements (labclip_utils.figures): one that fails stops
+    # its chapter, naming the figure and the two elements.
+    env.setdefault("LABCLIP_FIGURE_CHECK", "1")
     profile = env["LABCLIP_PROFILE"]
     if prepare is None:
         prepare = directory == STAGE / "notebooks"
@@ -278,25 +283,86 @@ def build(stage_dir: Path = STAGE, output: Path = ROOT) -> int:
     return code
 
 
-def figure_pack(stage_dir: Path, target: Path) -> int:
-    """Every figure of the executed chapters as ``<chapter>/figure-NN.png`` in one zip (slides); returns how many."""
+#: The folder of the figure pack that holds the figures book pages (the landing page) show, from book/figures.
+LANDING = "00_landing"
+
+
+def _chapter_title(nb: nbformat.NotebookNode, fallback: str) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return fallback
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def figure_pack(stage_dir: Path, target: Path) -> list[dict[str, str]]:
+    """The figure pack for slides, one zip: the figures book pages show (``book/figures``: the landing figure the
+    lesson plan starts with) under ``00_landing/``, then every figure of the executed chapters under
+    ``<chapter>/``, each named by what it shows (``06_labclip/swap-test-clip-sb-labclip-and-full-fine-tuning.png``,
+    from the name and caption each figure carries: see :mod:`labclip_utils.figures`), and ``README.md`` and
+    ``captions.csv`` listing every file with its page, caption and profile. Returns those rows."""
     import base64
+    import csv
+    import io
     import zipfile
 
+    from PIL import Image
+
+    rows: list[dict[str, str]] = []
+    files: dict[str, bytes] = {}
+
+    def add(folder: str, name: str, png: bytes, page: str, caption: str, profile: str) -> None:
+        stem = name or "figure"
+        path, n = f"{folder}/{stem}.png", 1
+        while path in files:  # two figures with one title: number the second
+            n += 1
+            path = f"{folder}/{stem}-{n}.png"
+        files[path] = png
+        rows.append({"file": path, "page": page, "caption": caption, "profile": profile})
+
+    for png_path in sorted((stage_dir / "book" / "figures").glob("*.png")):
+        png = png_path.read_bytes()
+        text = Image.open(io.BytesIO(png)).text
+        add(LANDING, text.get("labclip:name") or png_path.stem.replace("_", "-"), png,
+            "the landing page (book/intro): the figure the lesson plan starts with", text.get("labclip:caption", ""),
+            text.get("labclip:profile", ""))
+    for doc in toc_notebooks(stage_dir / "_toc.yml"):
+        nb = nbformat.read(stage_dir / f"{doc}.ipynb", as_version=4)
+        chapter = Path(doc).name
+        page = f"{chapter}: {_chapter_title(nb, chapter)}"
+        k = 0
+        for cell in nb.cells:
+            for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                png = out.get("data", {}).get("image/png")
+                if png:
+                    k += 1
+                    about = (out.get("metadata", {}).get("image/png") or {}).get("labclip") or {}
+                    add(chapter, about.get("name") or f"figure-{k:02d}", base64.b64decode(png), page,
+                        about.get("caption", ""), about.get("profile", ""))
+    readme = ["# LabCLIP Book: the figure pack", "",
+              "Every figure of the executed book as a PNG, by the page that shows it, named by what it shows.",
+              "Each figure says in its bottom-right corner which profile built it: *offline profile: miniature CLIP, "
+              "generated data* means the small CLIP this book trains on a CPU and generated scenes, not OpenAI's CLIP "
+              "or real datasets; the paper profile names its CLIP backbones. Slides should keep that label.", "",
+              "| file | page | caption | profile |", "|---|---|---|---|"]
+    readme += [f"| `{r['file']}` | {_md_cell(r['page'])} | {_md_cell(r['caption']) or '(no caption)'} | "
+               f"{_md_cell(r['profile'])} |" for r in rows]
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=["file", "page", "caption", "profile"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
     target.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as z:
-        for doc in toc_notebooks(stage_dir / "_toc.yml"):
-            nb = nbformat.read(stage_dir / f"{doc}.ipynb", as_version=4)
-            k = 0
-            for cell in nb.cells:
-                for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-                    png = out.get("data", {}).get("image/png")
-                    if png:
-                        k += 1
-                        z.writestr(f"{Path(doc).name}/figure-{k:02d}.png", base64.b64decode(png))
-            count += k
-    return count
+        z.writestr("README.md", "\n".join(readme) + "\n")
+        z.writestr("captions.csv", table.getvalue())
+        for path, png in files.items():
+            z.writestr(path, png)
+    return rows
 
 
 INSTRUCTOR_JS = """// Instructor edition: every solution open, ready to print.
@@ -317,7 +383,7 @@ def teaching_kit(stage_dir: Path = STAGE, html: Path = BUILD / "html") -> int:
     """The teacher's kit, into ``<html>/teaching/``: the figure pack and the instructor edition (every chapter on one
     printable page with the solutions open), built from the executed stage without running anything."""
     out = html / "teaching"
-    n = figure_pack(stage_dir, out / "labclip-figures.zip")
+    n = len(figure_pack(stage_dir, out / "labclip-figures.zip"))
     edition = stage_dir.parent / f"{stage_dir.name}-instructor"
     shutil.rmtree(edition, ignore_errors=True)
     shutil.copytree(stage_dir, edition, ignore=shutil.ignore_patterns("_build"))
