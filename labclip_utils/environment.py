@@ -1,4 +1,4 @@
-"""Environment report for chapter 0: what this machine has and how long the book took to run on it."""
+"""Environment report for the setup chapter: what this machine has and how long the book took to run on it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 
 from labclip_utils.profile import PROFILE_SPECS, Profile
 
-#: Set by the book's runner (tools/book.py) to the JUnit report of the notebooks executed before chapter 0.
+#: Set by the book's runner (tools/book.py) to the JUnit report of the notebooks executed before the setup chapter.
 RUN_REPORT_ENV = "LABCLIP_RUN_REPORT"
 
 _PACKAGES = ("torch", "torchvision", "open_clip_torch", "numpy", "scikit-learn", "pandas", "jupyter-book")
@@ -103,7 +103,7 @@ def notebook_run_times(report: str | Path | None = None) -> pd.DataFrame | None:
     return pd.DataFrame(rows).sort_values("notebook").set_index("notebook")
 
 
-# -- the paper profile's workload per chapter (chapter 0's table for Colab users) -------------------------------
+# -- the paper profile's workload per chapter (the setup chapter's table for Colab users) ----------------------------
 #: Image encoder cost, GFLOPs per 224-pixel image: open_clip's published model profile (docs/model_profile.csv).
 IMAGE_GFLOPS = {"ViT-B-32": 4.41, "ViT-L-14": 81.08}
 #: Published checkpoint sizes of OpenAI's weights (MB).

@@ -43,7 +43,7 @@ THREADS_ENV = "LABCLIP_NUM_THREADS"
 DEFAULT_PROFILE = "offline"
 Experiment = Literal["synthetic", "real"]
 
-#: Every setting, as (environment variable(s), default, what it does): chapter 0 and the README show this table.
+#: Every setting, as (environment variable(s), default, what it does): the setup chapter and the README show this table.
 SETTINGS: tuple[tuple[str, str, str], ...] = (
     (f"{PROFILE_ENV}", DEFAULT_PROFILE, "which profile runs (a chapter's PROFILE parameter wins)"),
     (f"{CACHE_ENV}", "~/.cache/labclip", "where weights, embeddings and downloads are cached"),
@@ -160,7 +160,19 @@ class Profile(ProfileSpec):
             models = f"{name(self.synthetic_model, self.synthetic_pretrained)} (synthetic), {models} (real data)"
         scale = f"; scale {self.scale:g}" if self.scale < 1 else ""
         return (f"Profile '{self.name}': {self.title}. Models: {models}; data: {self.data}; device: {self.device} "
-                f"({self.precision}){scale}; cache: {self.cache_dir}")
+                f"({self.precision}){scale}; cache: {shown_path(self.cache_dir, CACHE_ENV)}")
+
+
+def shown_path(path: Path, env: str) -> str:
+    """``path`` as a chapter prints it: ``$ENV`` when that variable names it (so the website, built with it set, shows
+    no folder of the machine that built it), ``~/...`` under the home folder, else the path itself."""
+    path = Path(path)
+    if os.environ.get(env) and Path(os.environ[env]).expanduser().resolve() == path.resolve():
+        return f"${env}"
+    home = Path.home().resolve()
+    if home != Path("/") and path.is_relative_to(home):
+        return f"~/{path.relative_to(home).as_posix()}"
+    return str(path)
 
 
 def default_cache_dir() -> Path:

@@ -90,9 +90,9 @@ def test_internal_links_resolve(book_tool):
 
 
 def test_setup_chapter_reports_this_runs_times(book_tool):
-    text = (HTML / "notebooks" / "00_setup.html").read_text()
+    text = (HTML / "notebooks" / "11_setup.html").read_text()
     others = len(_chapters(book_tool)) - 1
-    assert re.search(rf"\b{others} chapters? executed before this one", text), "chapter 0 must time the others"
+    assert re.search(rf"\b{others} chapters? executed before this one", text), "the setup chapter must time the others"
     assert "Profile &#39;offline&#39;" in text or "Profile 'offline'" in text
 
 
@@ -143,8 +143,17 @@ def test_the_teachers_kit_is_built():
 
     kit = ROOT / "_build" / "html" / "teaching"
     with zipfile.ZipFile(kit / "labclip-figures.zip") as z:
-        chapters = {name.split("/")[0] for name in z.namelist()}
-        assert len(z.namelist()) >= 20 and {"02_miniature", "04_probing", "06_labclip"} <= chapters
+        names = z.namelist()
+        chapters = {name.split("/")[0] for name in names}
+        assert len(names) >= 20 and {"00_landing", "02_miniature", "04_probing", "06_labclip"} <= chapters
+        assert "00_landing/swap-before-after.png" in names, "the landing figure the lesson plan starts with"
+        pngs = [n for n in names if n.endswith(".png")]
+        unnamed = [n for n in pngs if re.fullmatch(r".*/figure-\d+\.png", n)]
+        assert not unnamed, f"figures named by number, not by what they show: {unnamed}"
+        readme, captions = z.read("README.md").decode(), z.read("captions.csv").decode()
+        for name in pngs:
+            assert f"`{name}`" in readme and name in captions, f"{name} is not listed in README.md / captions.csv"
+        assert "offline profile: miniature CLIP, generated data" in captions
     edition = (kit / "instructor" / "index.html").read_text()
     assert "instructor.js" in edition and edition.count("Solutions") >= 8
     for title in ("The binding is there", "One matrix fixes it", "Mind the gap"):

@@ -112,7 +112,7 @@ def test_colab_install_brings_everything_the_paper_profile_imports_and_keeps_col
         if req.name in ("torch", "torchvision"):
             assert not any(s.operator in ("==", "<", "<=", "~=") for s in req.specifier), \
                 f"{dep}: an upper bound or pin would make pip replace Colab's own torch"
-    first = jupytext.read(SOURCES[0], fmt="py:percent").cells[1].source
+    first = next(c.source for c in jupytext.read(SOURCES[0], fmt="py:percent").cells if c.cell_type == "code")
     assert '"install", "-q", f"labclip-utils[paper] @ {url}"' in first
     assert "--upgrade" not in first and "-U" not in first.split() and "torch" not in first
 

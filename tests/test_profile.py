@@ -129,3 +129,13 @@ def test_paper_backbones_per_experiment_precision_and_scale(monkeypatch):
         prof.current_profile("paper")
     with pytest.raises(ValueError, match="'synthetic' or 'real'"):
         prof.current_profile().backbone("coco")
+
+
+def test_the_profile_line_shows_no_folder_of_the_machine_that_built_the_site(monkeypatch, tmp_path):
+    monkeypatch.setenv(prof.CACHE_ENV, str(tmp_path / "cache"))
+    line = prof.current_profile("offline").summary()
+    assert line.endswith("cache: $LABCLIP_CACHE_DIR") and str(tmp_path) not in line
+    monkeypatch.delenv(prof.CACHE_ENV)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert prof.shown_path(tmp_path / "home" / ".cache" / "labclip", prof.CACHE_ENV) == "~/.cache/labclip"
+    assert prof.shown_path(Path("/srv/cache"), prof.CACHE_ENV) == "/srv/cache"

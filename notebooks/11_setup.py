@@ -15,16 +15,10 @@
 # %% [markdown]
 # # Setting up
 #
-# Every chapter starts with the same cell. It picks the **profile**, that is, what the chapter runs on.
-# Inside Colab it also installs this book's helper package, `labclip_utils`. On your machine that was
-# already done by `make book`.
-#
-# - `offline` (the default) uses generated scenes and a miniature CLIP that trains on your CPU. It downloads nothing.
-# - `paper` uses the paper's CLIP backbones (OpenAI's ViT-L/14 for the synthetic experiments, ViT-B/32 for the real
-#   benchmarks) and the paper's datasets. It needs a GPU and internet access (or a mirror, below).
-#
-# To switch, set `PROFILE = "paper"` below, or set the environment variable `LABCLIP_PROFILE=paper` before you
-# start Jupyter.
+# The reference for running the book: what the machine that built this website has, every setting, what the
+# `paper` profile downloads and how long each of its chapters would take on Colab's free GPU, mirrors for a class,
+# the two ways a Colab session gets the miniature, timed, and how long the offline book took. {doc}`00_start_here`
+# explains the first cell that every chapter starts with, and the two profiles.
 
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
@@ -81,8 +75,8 @@ show(settings_table())
 show(profiles_table())
 
 # %% [markdown]
-# The `paper` profile fetches the items below. The sizes are the ones the datasets' own pages publish, and
-# "?" means no size is published. Nothing here is fetched until a chapter that needs the item runs in the
+# The `paper` profile fetches the items below. The sizes are the ones the datasets' own pages publish ("not
+# published" where they give none). Nothing here is fetched until a chapter that needs the item runs in the
 # `paper` profile.
 
 # %%
@@ -166,8 +160,9 @@ if profile.is_offline:
 # ## How long the offline book takes
 #
 # `make book` executes every chapter once: two at a time, each in a fresh kernel. This chapter runs last,
-# so it can read how long the others took. The figure comes from that run's own report. If you open this
-# notebook on its own (in Colab, say), that report does not exist, and the cell says so.
+# so it can read how long the others took. A first build also trains the miniature once before the chapters start
+# (the table above gives its time on this machine); the chapters then load it. The figure comes from that run's own
+# report. If you open this notebook on its own (in Colab, say), that report does not exist, and the cell says so.
 
 # %%
 times = notebook_run_times()
@@ -181,8 +176,8 @@ else:
 # %% [markdown]
 # ## Exercises
 #
-# 1. Run `make book` a second time. Which chapters get faster, and why? (Look in the cache folder printed at the
-#    top of this page.)
+# 1. Run `make book` a second time. Which chapters get faster, and why? (Look in the cache folder: the environment
+#    table above names it.)
 # 2. Open any chapter in Colab from the rocket button, choose a GPU runtime, set `PROFILE = "paper"` and run the
 #    first two cells. Which model does the profile line report, and where would its downloads go?
 # 3. `labclip_utils.benchmarks.downloads.DATASETS` lists every file the paper profile can fetch. Which datasets
@@ -194,7 +189,17 @@ else:
 #    `LABCLIP_CACHE_DIR` (`.cache/labclip` with `make`), keyed by everything that determines them. The second run
 #    loads them instead of training and encoding, so the chapters that train (the miniature's) or encode many
 #    scenes get much faster; the build itself stays the same.
-# 2. `ViT-B-32/openai` on `cuda`; downloads go to `~/.cache/labclip` unless `LABCLIP_CACHE_DIR` says otherwise.
-# 3. `[f.filename for f in DATASETS["aro"]]` and `DATASETS["pug_spare"]` use Google Drive (through gdown);
-#    Flickr30k's images need a licence form, so `fetch_dataset("flickr30k", ...)` explains where to get them.
+# 2. `ViT-L-14/openai` for the synthetic experiments and `ViT-B-32/openai` for the real benchmarks, on `cuda`;
+#    downloads go to `~/.cache/labclip` unless `LABCLIP_CACHE_DIR` says otherwise.
+# 3. `[name for name, files in DATASETS.items() if any(f.url == GDRIVE for f in files)]`: `clevr`, `clevr_multi`,
+#    `aro` and `pug_spare` come from Google Drive (through gdown). Flickr30k's images need a licence form, so
+#    `fetch_dataset("flickr30k", ...)` explains where to get them.
 # ```
+
+# %% tags=["remove-cell"]
+# Exercise 3's answer, checked against the registry (a new Google Drive source makes the solution above stale).
+from labclip_utils.benchmarks.downloads import DATASETS, GDRIVE, MANUAL
+
+drive = {name for name, files in DATASETS.items() if any(f.url == GDRIVE for f in files)}
+assert drive == {"clevr", "clevr_multi", "aro", "pug_spare"}, f"exercise 3's solution names the wrong datasets: {drive}"
+assert set(MANUAL) == {"flickr30k"}, f"exercise 3's solution names the wrong manual download: {set(MANUAL)}"
