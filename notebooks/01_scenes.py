@@ -229,12 +229,35 @@ with tempfile.TemporaryDirectory() as tmp:
     same = back.captions == clevr.select("test").captions and (back.images() == clevr.select("test").images()).all()
     print(f"read back {len(back)} scenes; captions and pixels identical: {same}")
 
+# %% tags=["remove-cell"]
+# Exercise 1's answer, computed here so that the solution below quotes it.
+from labclip_utils.publish import publish
+from labclip_utils.scenes import CaptionStyle
+
+shuffled = make_scenes(2000, "spar", n_objects=2, seed=0, image_size=SIZE,
+                       style=CaptionStyle(order="random")).with_settings(negative_order="mirror")
+random_order_blind = publish("ex_spar_random_order_blind", blind_swap_accuracy(shuffled.select("train"),
+                                                                               shuffled.select("test")))
+publish("ex_spar_mirror_blind", blind.loc["spar", "mirrored negative"])
+claim("in random order the caption-only model falls to about chance", random_order_blind, between=(0.4, 0.62))
+
+# Exercise 2's answer: the share of test combinations that also occur in training, i.i.d. split, 2 and 3 objects.
+def leak(scenes) -> float:
+    test = split_report(scenes.pairs, scenes.split).loc["test"]
+    return test["combinations also in train"] / test["distinct combinations"]
+
+
+leak_2 = publish("ex_iid_leak_2", leak(iid))
+leak_3 = publish("ex_iid_leak_3", leak(make_scenes(2000, "clevr", 3, seed=0, image_size=SIZE, split="iid")))
+claim("with three objects the i.i.d. split leaks clearly less", leak_2 - leak_3, above=0.15)
+claim("... but the leak does not vanish", leak_3, above=0.3)
+
 # %% [markdown]
 # ## Exercises
 #
-# 1. Make `spar` captions mention the objects in random order (`style=CaptionStyle(order="random")`) and measure
-#    the blind model with mirrored negatives again. Does that fix SPAR? Think about what an *image* model could
-#    still exploit.
+# 1. Make `spar` captions mention the objects in random order (`style=CaptionStyle(order="random")`, with
+#    `from labclip_utils.scenes import CaptionStyle`) and measure the blind model with mirrored negatives again.
+#    Does that fix SPAR? Think about what an *image* model could still exploit.
 # 2. Does the i.i.d. split leak less with more combinations? Try `make_scenes(2000, "clevr", 3, split="iid")` and
 #    compare its `split_report` with the 2-object one above.
 # 3. Write a new hard negative, for example "swap the sizes", as a pure function of the scene. What guarantee
@@ -242,15 +265,15 @@ with tempfile.TemporaryDirectory() as tmp:
 #
 # ```{admonition} Solutions
 # :class: dropdown
-# 1. `ds = make_scenes(2000, "spar", style=CaptionStyle(order="random"), negative_order="mirror")` does not exist
-#    as one call: build it with `make_scenes(...).with_settings(negative_order="mirror")`, then
-#    `blind_swap_accuracy(ds.select("train"), ds.select("test"))`. The caption-only model falls to about chance,
-#    because "first mentioned" no longer means "left". The images still carry the shortcut, though: the object
-#    on the left is blue or green. An image model that reads colours by position can still pass, and that is why
-#    SPARE decorrelates positions and colours *in the images*.
+# 1. `ds = make_scenes(2000, "spar", style=CaptionStyle(order="random")).with_settings(negative_order="mirror")`,
+#    then `blind_swap_accuracy(ds.select("train"), ds.select("test"))`. The caption-only model falls to about
+#    chance, {glue:text}`ex_spar_random_order_blind:.3f` (against {glue:text}`ex_spar_mirror_blind:.3f` in the
+#    fixed order), because "first mentioned" no longer means "left". The images still carry the shortcut, though:
+#    the object on the left is blue or green. An image model that reads colours by position can still pass, and
+#    that is why SPARE decorrelates positions and colours *in the images*.
 # 2. With 3 objects there are many more combinations than scenes, so fewer test combinations happen to occur in
-#    training. The leak shrinks but it does not vanish, and it is never zero by construction as in the
-#    compositional split.
+#    training: {glue:text}`ex_iid_leak_3:.0%` of them do, against {glue:text}`ex_iid_leak_2:.0%` with two objects.
+#    The leak shrinks but it does not vanish, and it is never zero by construction as in the compositional split.
 # 3. Follow `labclip_utils.scenes.negatives`: take the pairs (plus sizes), pick two objects whose sizes differ,
 #    and exchange them. Guarantee: the result never describes the positive scene, and it keeps the bag of words.
 # ```

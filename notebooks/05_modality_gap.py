@@ -185,8 +185,11 @@ directions = pd.DataFrame(
         "LABCLIP": probe_direction_cosine(seen.images[:k], mapped[:k], scenes.seen.head(k), C=C)}
      for C in (0.01, 1.0, 100.0)})
 directions["binding directions"] = {"CLIP": diagnosis.binding_cos.seen, "LABCLIP": diagnosis.binding_cos_after.seen}
-ax = directions.T.plot.bar(rot=0, figsize=(9, 3.4), title="Cosine between image and text binding directions")
+ax = directions.T.rename(index=lambda c: c.replace(", ", "\n")).plot.bar(
+    rot=0, figsize=(9, 3.6), title="Cosine between image and text binding directions")
 ax.axhline(0, color="black", lw=0.8)
+ax.set_ylabel("cosine (image, text direction)")
+ax.figure.tight_layout()
 publish("binding_cos_clip", diagnosis.binding_cos.seen)
 publish("binding_cos_labclip", diagnosis.binding_cos_after.seen)
 show(directions)

@@ -46,7 +46,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from labclip_utils.claims import claim, nonempty, rises_by
+from labclip_utils.claims import claim, near_chance, nonempty, rises_by
 from labclip_utils.plots import set_book_style
 from labclip_utils.scenes import evaluation_scenes
 from labclip_utils.store import embed_scenes
@@ -221,15 +221,41 @@ for column in nonempty("the ablation's columns", list(ablation)):
 #
 # The SB ablation, with no hard negatives in its loss, comes close to LABCLIP here. (The summaries of the paper we
 # quote give no SB number, so we cannot set it beside the paper's.) The reason is our small world: a random batch of
-# 128 training scenes usually holds a few pairs of scenes that are each other's attribute swap ("a red cube and a
-# blue sphere" next to "a blue cube and a red sphere"). A caption's swapped twin then shows up as another image's
-# true caption, which is a hard negative in all but name. On web-scale data such coincidences are rare.
+# 128 training scenes holds on average {glue:text}`batch_swap_pairs:.1f` pairs of scenes that are each other's
+# attribute swap ("a red cube and a blue sphere" next to "a blue cube and a red sphere"), and
+# {glue:text}`ex_batches_with_partner:.0%` of the random batches we drew hold at least one. A caption's swapped
+# twin then shows up as another image's true caption, which is a hard negative in all but name. On web-scale data
+# such coincidences are rare.
 #
 # The cell below takes them away without taking away any data. For every bag of words among the training scenes,
 # the scenes of its first binding go to one half of the training set and the scenes of the other binding (its swap)
 # to the other half; each batch is cut from one half only. Every scene is still trained on, every epoch, but never
 # in a batch with its swap partner. The loop is the `fit` above, given these batches instead of random ones; the
 # rows with random batches are the fits already made above.
+
+# %% tags=["remove-cell"]
+# How many swap partners a random batch of 128 training scenes holds (the text above, and exercise 4's answer).
+import itertools
+
+from labclip_utils.publish import publish
+from labclip_utils.scenes import splits
+
+
+def swap_pairs(batch, pairs) -> int:
+    """Pairs of scenes in ``batch`` that are each other's attribute swap: same bag of words, other binding."""
+    bindings: dict = {}
+    for i in batch.tolist():
+        counts = bindings.setdefault(splits.bag_key(pairs[i]), {})
+        counts[tuple(sorted(pairs[i]))] = counts.get(tuple(sorted(pairs[i])), 0) + 1
+    return sum(a * b for counts in bindings.values() for a, b in itertools.combinations(counts.values(), 2))
+
+
+generator, pairs_of_train = torch.Generator().manual_seed(1), scenes.pool.select("train").pairs
+drawn = [swap_pairs(torch.randperm(len(train), generator=generator)[:128], pairs_of_train) for _ in range(200)]
+share = publish("ex_batches_with_partner", sum(n > 0 for n in drawn) / len(drawn))
+mean_pairs = publish("batch_swap_pairs", sum(drawn) / len(drawn))
+claim("a random batch holds at least one swap pair on average", mean_pairs, above=1.0)
+claim("SB sees hard negatives in almost every batch", share, above=0.95)
 
 # %%
 from labclip_utils.labclip import symmetric_loss
@@ -295,21 +321,6 @@ lab_drop = publish("labclip_partner_drop", partners.loc["LABCLIP, random batches
 claim("without swap partners in its batches SB falls back towards CLIP", sb_drop, above=0.1)
 claim("LABCLIP loses only a little without them", lab_drop, below=0.04)
 claim("SB loses far more than LABCLIP", sb_drop - lab_drop, above=0.08)
-
-# Exercise 4's answer, computed here so that the solution quotes it.
-generator = torch.Generator().manual_seed(1)
-
-
-def has_partner(batch) -> bool:
-    bindings: dict = {}
-    for i in batch.tolist():
-        bindings.setdefault(bag_key(train_pairs[i]), set()).add(tuple(sorted(train_pairs[i])))
-    return any(len(b) > 1 for b in bindings.values())
-
-
-share = publish("ex_batches_with_partner", sum(has_partner(torch.randperm(len(train), generator=generator)[:128])
-                                               for _ in range(200)) / 200)
-claim("SB sees hard negatives in most batches", share, above=0.5)
 
 # %% [markdown]
 # ## Retrieval among the scenes
@@ -518,7 +529,7 @@ claim("some shuffles leave the caption unchanged", 1 - at_scale["folder rows who
       above=0.01)
 
 # %% tags=["remove-cell"]
-# Exercise 2's answer, computed here so that the solution below quotes it.
+# The exercises' answers, computed here so that the solutions below quote them. Exercise 2:
 from labclip_utils.labclip import fit_labclip
 from labclip_utils.metrics import swap_accuracy
 
@@ -528,6 +539,46 @@ a_on_heldout = publish("ex_a_on_heldout", swap_accuracy(test.images, on_heldout.
 publish("ex_a_from_training", ablation.loc["LABCLIP", "held-out combinations"])
 claim("an A fitted on the held-out combinations scores higher on them", a_on_heldout
       - ablation.loc["LABCLIP", "held-out combinations"], above=0.0)
+
+# Exercise 1: the paper's COCO recipe on these scenes (cached, like every fit_on_scenes), scored as the ablation.
+from labclip_utils.labclip import matrix_summary
+
+coco_fit = fit_on_scenes(encoder, scenes, LabclipConfig.coco(), progress=False)
+coco_heldout = publish("ex_coco_recipe_heldout", result(evaluate(encoder, tasks["held-out combinations"],
+                                                                 {"COCO recipe": coco_fit.map}, progress=False),
+                                                        "COCO recipe", "accuracy"))
+publish("ex_coco_recipe_val", coco_fit.history["val_swap"].iloc[-1])
+publish("ex_synthetic_recipe_val", result_fit.history["val_swap"].iloc[-1])
+publish("ex_coco_recipe_steps", coco_fit.history["steps"].iloc[-1])
+publish("ex_synthetic_recipe_steps", result_fit.history["steps"].iloc[-1])
+coco_moved = publish("ex_coco_recipe_moved", matrix_summary(coco_fit.map.A)["‖A − I‖_F"])
+synthetic_moved = publish("ex_synthetic_recipe_moved", matrix_summary(result_fit.map.A)["‖A − I‖_F"])
+claim("with the COCO recipe A moves much less from the identity (less than a fifth as far)", coco_moved,
+      below=synthetic_moved / 5)
+near_chance("and the held-out swap test stays near CLIP's chance level", coco_heldout, chance=0.5, width=0.1)
+claim("far below the synthetic recipe's", ablation.loc["LABCLIP", "held-out combinations"] - coco_heldout,
+      above=0.2)
+
+# Exercise 3: a diagonal A (one scale per dimension), fitted with the same loss; it has only D parameters, so a
+# few epochs of the paper's batches are enough for this check.
+diagonal = torch.ones(encoder.embed_dim, requires_grad=True)
+diagonal_t = torch.zeros((), requires_grad=True)
+optimizer = torch.optim.Adam([diagonal, diagonal_t], lr=0.01)
+generator = torch.Generator().manual_seed(0)
+for _ in range(3):
+    for batch in random_batches(len(train), 128, generator):
+        loss_value = hard_negative_loss(train.images[batch], F.normalize(train.captions[batch] * diagonal, dim=-1),
+                                        F.normalize(train.negatives[batch] * diagonal, dim=-1), diagonal_t.exp())
+        optimizer.zero_grad()
+        loss_value.backward()
+        optimizer.step()
+with torch.no_grad():
+    diagonal_heldout = publish("ex_diagonal_heldout", swap_test(test.images, F.normalize(test.captions * diagonal,
+                                                                                          dim=-1),
+                                                                 F.normalize(test.negatives * diagonal, dim=-1)))
+publish("ex_full_heldout", on_page.loc["LABCLIP (the loop above)", "held-out combinations"])
+claim("a diagonal A does not fix the swap test: far below the full A", on_page.loc["LABCLIP (the loop above)",
+      "held-out combinations"] - diagonal_heldout, above=0.2)
 
 # %% [markdown]
 # ## Use it outside the book
@@ -554,17 +605,26 @@ claim("an A fitted on the held-out combinations scores higher on them", a_on_hel
 #
 # ```{admonition} Solutions
 # :class: dropdown
-# 1. Compare `result_fit.history` for the two recipes. The COCO recipe takes 8× fewer optimiser steps per epoch and
-#    a tenth of the learning rate, so $A$ moves much less from the identity.
+# 1. `fit_on_scenes(encoder, scenes, LabclipConfig.coco())`, then compare its `history` with `result_fit.history`.
+#    The COCO recipe takes 8× fewer optimiser steps per epoch, 5× fewer epochs and a tenth of the learning rate
+#    ({glue:text}`ex_coco_recipe_steps:,.0f` steps in all, against {glue:text}`ex_synthetic_recipe_steps:,.0f`), so
+#    $A$ moves much less from the identity: $\lVert A - I \rVert_F$ is {glue:text}`ex_coco_recipe_moved:.1f`,
+#    against {glue:text}`ex_synthetic_recipe_moved:.1f`. The validation curve ends at
+#    {glue:text}`ex_coco_recipe_val:.3f` instead of {glue:text}`ex_synthetic_recipe_val:.3f`, and the held-out swap
+#    test stays near chance, {glue:text}`ex_coco_recipe_heldout:.3f` against
+#    {glue:text}`ex_a_from_training:.3f` with the synthetic recipe.
 # 2. An $A$ fitted on the held-out combinations themselves scores {glue:text}`ex_a_on_heldout:.3f` on them, against
 #    {glue:text}`ex_a_from_training:.3f` for the $A$ fitted on training combinations: a linear fix for them exists.
 #    The shortfall on unseen combinations is about how a fit on *other* combinations transfers, not about the
 #    capacity of a linear map.
-# 3. No. The swapped caption has the same words, and a per-dimension rescaling cannot turn a direction that
-#    encodes "red with cube" into the image's binding direction. Fixing the swap needs $A$ to mix dimensions, which
-#    is what its off-diagonal entries do.
+# 3. No. A diagonal $A$ fitted with the same loss (three epochs: it has only $D$ parameters) reaches
+#    {glue:text}`ex_diagonal_heldout:.3f` on held-out combinations, against {glue:text}`ex_full_heldout:.3f` for the
+#    full matrix of the loop above. The swapped caption has the same words, and a per-dimension rescaling cannot turn
+#    a direction that encodes "red with cube" into the image's binding direction. Fixing the swap needs $A$ to mix
+#    dimensions, which is what its off-diagonal entries do.
 # 4. Draw batches with `torch.randperm(len(train))[:128]` and look for two scenes with the same `bag_key` and
-#    different sorted pairs. In this world {glue:text}`ex_batches_with_partner:.0%` of random batches hold at least
-#    one such pair, so SB sees hard negatives in most batches without asking for them. Web captions almost never
-#    repeat a bag of words with the other binding in one batch.
+#    different sorted pairs. In this world {glue:text}`ex_batches_with_partner:.0%` of the random batches we drew
+#    hold at least one such pair (on average {glue:text}`batch_swap_pairs:.1f`), so SB sees hard negatives in almost
+#    every batch without asking for them. Web captions almost never repeat a bag of words with the other binding
+#    in one batch.
 # ```

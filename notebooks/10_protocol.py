@@ -48,9 +48,11 @@ profile = use_profile(PROFILE)
 import pandas as pd
 from IPython.display import HTML
 
+from labclip_utils.plots import set_book_style
 from labclip_utils.protocol import protocol_table
 from labclip_utils.tables import html_table, show
 
+set_book_style()
 table = protocol_table()
 HTML(html_table(table, classes="protocol-table"))
 
@@ -99,19 +101,51 @@ show(pd.DataFrame([{"experiment": key, "what": title} for key, title in EXPERIME
 #   tie, the later item first, which is what a stable sort read from its end gives.
 # - **Perturbations drawn afresh.** ARO's order benchmarks draw new scramblings at every run, so two runs of the same
 #   model differ. This book draws them once from a seed and stores them, with the same functions and generators.
-#
+
+# %% tags=["remove-cell"]
+# Exercise 2's answer, computed here so that the solution below quotes it.
+from labclip_utils.benchmarks import BENCHMARKS, load_benchmark
+from labclip_utils.benchmarks.scenes import load_binding_scenes
+from labclip_utils.claims import claim
+from labclip_utils.publish import publish
+from labclip_utils.scenes.splits import bag_key
+
+if profile.is_offline:
+    from labclip_utils.benchmarks.offline import write_offline_benchmarks
+
+    data_root = write_offline_benchmarks(profile.cache_dir / "benchmarks", image_size=profile.image_size)
+else:
+    from labclip_utils.benchmarks.downloads import fetch_dataset
+
+    data_root = profile.data_dir
+    fetch_dataset(BENCHMARKS["clevr"].dataset, data_root / BENCHMARKS["clevr"].dataset)
+bags = {}
+for kind, key in (("paper", "paper"), ("compositional", "book")):
+    scenes_split = load_binding_scenes(data_root / BENCHMARKS["clevr"].dataset, kind)
+    publish(f"ex_clevr_test_items_{key}", len(load_benchmark("clevr", data_root, split_kind=kind, progress=False)))
+    bags[key] = publish(f"ex_clevr_test_bags_{key}", len({bag_key(p) for p in scenes_split.select("test").pairs}))
+present = publish("ex_clevr_bags_present", len({bag_key(p) for p in scenes_split.pairs}))
+claim("the paper's split holds out 10 % of the bags present (rounded)", abs(bags["paper"] - 0.1 * present),
+      below=1.0)
+claim("the two splits hold out different numbers of bags", abs(bags["book"] - bags["paper"]), above=0)
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Which rows of the table would you change to run the paper's CLEVR experiment on a different CLIP, say
 #    `ViT-B-16`/`laion2b_s34b_b88k`? Which setting does it?
-# 2. Load the CLEVR analogue of {doc}`07_benchmarks` with the paper's split (`split_kind="paper"`) and with the book's.
-#    How many test scenes does each give, and why do they differ?
+# 2. Load the CLEVR analogue of {doc}`07_benchmarks` with the paper's split (`split_kind="paper"`) and with the book's
+#    (`labclip_utils.benchmarks.load_benchmark("clevr", data_root, split_kind=...)`, where `data_root` is
+#    {doc}`07_benchmarks`' data folder). How many test scenes does each give, and why do they differ?
 #
 # ```{admonition} Solutions
 # :class: dropdown
 # 1. Only the backbone row: set `LABCLIP_SYNTHETIC_MODEL=ViT-B-16` and `LABCLIP_SYNTHETIC_PRETRAINED=laion2b_s34b_b88k`
 #    before starting Jupyter. Every other row stays the paper's.
-# 2. `load_benchmark("clevr", root, split_kind="paper")` draws exactly 10 % of the distinct combinations present
-#    (plus their swap twins); the book's split holds out about 10 % of *all possible* bags of words by a hash,
-#    whether or not the data contains them, so the counts differ by a few combinations.
+# 2. `load_benchmark("clevr", data_root, split_kind="paper")` gives {glue:text}`ex_clevr_test_items_paper:.0f`
+#    test items, the book's split {glue:text}`ex_clevr_test_items_book:.0f`. The paper's split draws 10 % of the
+#    bags of words the data contains, each with both its bindings: {glue:text}`ex_clevr_test_bags_paper:.0f` of the
+#    {glue:text}`ex_clevr_bags_present:.0f` present. The book's holds out about 10 % of *all possible* bags by a
+#    hash, whether or not the data contains them, and {glue:text}`ex_clevr_test_bags_book:.0f` of the present ones
+#    fall among them. The counts differ by those few bags and the scenes that show them.
 # ```
