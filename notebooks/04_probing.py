@@ -94,14 +94,18 @@ print(f"image-embedding colour probe on held-out combinations: {image_probe:.3f}
       f"(chance: {1 / len(train_scenes.attributes):.3f})")
 
 # %% [markdown] tags=["method"]
-# The package runs the same probe on every feature set at once: the embeddings, the controls and chance. Its image
-# number is the one above (the cell checks it).
+# The package's `object_probe` is this probe (the cell checks that it gives the same number on the same features),
+# and `diagnose` runs it on every feature set at once: the embeddings, the controls and chance. The diagnosis is
+# cached, and a cache built by another process may differ from the number above in the fourth decimal: how many
+# CPU threads the linear algebra runs on can flip a prediction or two.
 
 # %%
+from labclip_utils.probing import object_probe
 from labclip_utils.tables import show
 
+package_probe = object_probe(train_x, train_scenes, {"heldout": (pool.select("test").images, scenes.heldout())})
+assert abs(package_probe["heldout"] - image_probe) < 1e-9, "the page's probe and the package's differ"
 diagnosis = diagnose(encoder, scenes, control=control, pixels=True)
-assert abs(diagnosis.probes["image emb."].heldout - image_probe) < 1e-9, "the page's probe and the package's differ"
 probes = diagnosis.probe_table()
 setting = "CLEVR, 2 objects"
 paper = {"image emb.": dict(setting=setting, metric="image probe (per-object colour)", model="CLIP"),
@@ -136,7 +140,10 @@ show(probes)
 # falls far below the trained tower. That is why the paper's argument leans on the image probe.
 
 # %% tags=["remove-cell"]
-from labclip_utils.claims import claim, near_chance, nonempty
+from labclip_utils.claims import claim, falls_by, nonempty
+
+claim("the cached diagnosis differs from the page's probe at most in the fourth decimal",
+      abs(diagnosis.probes["image emb."].heldout - image_probe), below=1e-3)
 
 held = {label: value.heldout for label, value in diagnosis.probes.items()}
 claim("the image probe is far above the bag-of-words ceiling", held["image emb."] - held["bag of words"], above=0.25)
@@ -254,7 +261,7 @@ from labclip_utils.store import encode
 from labclip_utils.tasks import scene_images
 
 n_fit, n_eval = profile.scaled(400, minimum=20), profile.scaled(200, minimum=20)
-transfer, native = [], []
+transfer, native, same_size = [], [], []
 for t, target in enumerate(TARGETS):
     data = {}
     for n in (4, 16):
@@ -264,11 +271,15 @@ for t, target in enumerate(TARGETS):
     (x4, y4), (x16, y16) = data[4], data[16]
     transfer.append(_probe(x4[:n_fit], y4[:n_fit], x16[n_fit:], y16[n_fit:]))
     native.append(_probe(x16[:n_fit], y16[:n_fit], x16[n_fit:], y16[n_fit:]))
+    same_size.append(_probe(x4[:n_fit], y4[:n_fit], x4[n_fit:], y4[n_fit:]))
 transfer_4_16 = publish("ex_search_transfer_4_to_16", sum(transfer) / len(transfer))
+same_4 = publish("ex_search_native_4", sum(same_size) / len(same_size))
 native_16 = publish("ex_search_native_16", sum(native) / len(native))
 claim("a probe trained on 16 objects matches the search curve's value", abs(native_16 - acc.loc[16, probe_col]),
       below=1e-9)
-near_chance("trained on 4 objects, the probe is near chance on 16", transfer_4_16, chance=0.5, width=0.1)
+claim("trained on 4 objects, the probe is almost perfect on new 4-object scenes", same_4, above=0.9)
+falls_by("on 16-object scenes it falls well below a probe trained on 16", native_16, transfer_4_16, at_least=0.1)
+claim("though it stays above chance (0.5)", transfer_4_16, above=0.55)
 claim("... far below a probe trained on 16 objects", native_16 - transfer_4_16, above=0.15)
 
 # %% [markdown]
@@ -312,8 +323,9 @@ show(beside_paper([(setting, "image probe (per-object colour)", "CLIP", diagnosi
 #    survives a bag-of-concepts objective.
 # 3. With $k$ distinct colours in a scene, an unbound probe can at best guess among them: $1/k$ on average. Here
 #    it scores {glue:text}`ex_bow_2:.2f` with two objects and {glue:text}`ex_bow_6:.2f` with six.
-# 4. Hardly. Trained on 4-object scenes, the probe scores {glue:text}`ex_search_transfer_4_to_16:.2f` on 16-object
-#    scenes, near chance, while a probe trained on 16-object scenes scores {glue:text}`ex_search_native_16:.2f`.
-#    The target's features are the same, but among many distractors its share of the pooled embedding shrinks, so
-#    a direction and threshold learned on 4 objects do not fit 16.
+# 4. Only partly. Trained on 4-object scenes, the probe is almost perfect on new 4-object scenes
+#    ({glue:text}`ex_search_native_4:.2f`) but scores {glue:text}`ex_search_transfer_4_to_16:.2f` on 16-object
+#    scenes: above chance (0.5), yet well below the {glue:text}`ex_search_native_16:.2f` of a probe trained on
+#    16-object scenes. The target's features are the same, but among many distractors its share of the pooled
+#    embedding shrinks, so a direction and threshold learned on 4 objects fit 16 only loosely.
 # ```
