@@ -89,6 +89,14 @@ def test_internal_links_resolve(book_tool):
     assert not broken, "\n".join(broken)
 
 
+def test_the_old_setup_chapter_address_sends_readers_to_its_new_place():
+    # the setup chapter was chapter 0 (notebooks/00_setup.html); bookmarks and links from elsewhere still point there
+    old = (HTML / "notebooks" / "00_setup.html").read_text()
+    target = re.search(r'http-equiv="refresh" content="0; url=([^"]+)"', old)
+    assert target and target.group(1) == "11_setup.html", "00_setup.html must redirect to the setup chapter"
+    assert (HTML / "notebooks" / target.group(1)).is_file()
+
+
 def test_setup_chapter_reports_this_runs_times(book_tool):
     text = (HTML / "notebooks" / "11_setup.html").read_text()
     others = len(_chapters(book_tool)) - 1
