@@ -74,30 +74,58 @@ def _probe(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
     return float(clf.fit(train_x, train_y).score(test_x, test_y))
 
 
+def search_features(encoder, target: tuple[str, str, str, str], n_objects: int, n: int, seed: int,
+                    image_size: int = 64, store=None, progress: bool = False):
+    """``n`` search scenes (:func:`search_scenes`) encoded: the image embeddings as rows, the present/absent
+    labels, the scenes, and the similarity of each image with the target's caption ("a red sphere")."""
+    from labclip_utils.store import encode
+    from labclip_utils.tasks import scene_images
+
+    ds, present = search_scenes(target, n_objects, n, seed=seed, image_size=image_size)
+    caption = caption_text(((target[0], target[1]),))
+    emb = encode(encoder, scene_images(ds), [caption], store=store, progress=progress)
+    images = emb.image_rows(scene_images(ds)).numpy()
+    return images, present, ds, images @ emb.text([caption]).numpy()[0]
+
+
+def _search_seed(seed: int, target_index: int, n_objects: int) -> int:
+    """The scene seed of one (target, number of objects) cell of the search: every reader sees the same scenes."""
+    return 1000 * seed + 100 * target_index + n_objects
+
+
+def probe_transfer(encoder, train_objects: int, test_objects: int, n_train: int = 400, n_test: int = 200,
+                   targets: Sequence[tuple[str, str, str, str]] = TARGETS, seed: int = 0, image_size: int = 64,
+                   store=None) -> float:
+    """Does a probe trained on scenes of ``train_objects`` find the target among ``test_objects``? Its accuracy on
+    the test scenes of :func:`conjunctive_search` (the same scenes), averaged over the targets; with equal counts
+    it is the search's own linear-probe accuracy."""
+    scores = []
+    for t, target in enumerate(targets):
+        x_fit, y_fit, _, _ = search_features(encoder, target, train_objects, n_train + n_test,
+                                             _search_seed(seed, t, train_objects), image_size, store)
+        x_eval, y_eval, _, _ = search_features(encoder, target, test_objects, n_train + n_test,
+                                               _search_seed(seed, t, test_objects), image_size, store)
+        scores.append(_probe(x_fit[:n_train], y_fit[:n_train], x_eval[n_train:], y_eval[n_train:]))
+    return float(np.mean(scores))
+
+
 def conjunctive_search(encoder, counts: Sequence[int] = (2, 3, 4, 6, 8, 12, 16), n_train: int = 400,
                        n_test: int = 200, targets: Sequence[tuple[str, str, str, str]] = TARGETS, seed: int = 0,
                        image_size: int = 64, store=None, progress: bool = False) -> pd.DataFrame:
     """Accuracy of the linear probe, the bag-of-concepts control and zero-shot matching at finding the target,
     for each number of objects; one row per (objects, reader), averaged over the targets."""
-    from labclip_utils.store import encode
-    from labclip_utils.tasks import scene_images
-
     rows = []
     for n_objects in counts:
         scores: dict[str, list[float]] = {"linear probe on the image embedding": [], "bag of concepts": [],
                                           "zero-shot (caption of the target)": []}
         for t, target in enumerate(targets):
-            ds, present = search_scenes(target, n_objects, n_train + n_test, seed=1000 * seed + 100 * t + n_objects,
-                                        image_size=image_size)
-            caption = caption_text(((target[0], target[1]),))
-            emb = encode(encoder, scene_images(ds), [caption], store=store, progress=progress)
-            images = emb.image_rows(scene_images(ds)).numpy()
+            images, present, ds, match = search_features(encoder, target, n_objects, n_train + n_test,
+                                                         _search_seed(seed, t, n_objects), image_size, store, progress)
             tr, te = slice(0, n_train), slice(n_train, None)
             scores["linear probe on the image embedding"].append(_probe(images[tr], present[tr], images[te],
                                                                         present[te]))
             bow = ds.bag_of_concepts()
             scores["bag of concepts"].append(_probe(bow[tr], present[tr], bow[te], present[te]))
-            match = images @ emb.text([caption]).numpy()[0]
             thresholds = np.unique(match[tr])
             best = max(thresholds, key=lambda th: np.mean((match[tr] >= th) == present[tr]))
             scores["zero-shot (caption of the target)"].append(float(np.mean((match[te] >= best) == present[te])))

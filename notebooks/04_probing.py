@@ -255,32 +255,18 @@ publish("search_probe_most_objects", acc[probe_col].iloc[-1],
 
 # Exercise 4's answer: a probe trained on 4-object scenes, tested on 16-object ones (the scenes the search above
 # encoded, so read from the cache), against one trained on 16-object scenes; mean over the targets.
-from labclip_utils.conjunctive import TARGETS, _probe
-from labclip_utils.scenes import caption_text
-from labclip_utils.store import encode
-from labclip_utils.tasks import scene_images
+from labclip_utils.conjunctive import probe_transfer
 
-n_fit, n_eval = profile.scaled(400, minimum=20), profile.scaled(200, minimum=20)
-transfer, native, same_size = [], [], []
-for t, target in enumerate(TARGETS):
-    data = {}
-    for n in (4, 16):
-        ds, present = search_scenes(target, n, n_fit + n_eval, seed=100 * t + n, image_size=profile.image_size)
-        emb = encode(encoder, scene_images(ds), [caption_text(((target[0], target[1]),))], progress=False)
-        data[n] = (emb.image_rows(scene_images(ds)).numpy(), present)
-    (x4, y4), (x16, y16) = data[4], data[16]
-    transfer.append(_probe(x4[:n_fit], y4[:n_fit], x16[n_fit:], y16[n_fit:]))
-    native.append(_probe(x16[:n_fit], y16[:n_fit], x16[n_fit:], y16[n_fit:]))
-    same_size.append(_probe(x4[:n_fit], y4[:n_fit], x4[n_fit:], y4[n_fit:]))
-transfer_4_16 = publish("ex_search_transfer_4_to_16", sum(transfer) / len(transfer))
-same_4 = publish("ex_search_native_4", sum(same_size) / len(same_size))
-native_16 = publish("ex_search_native_16", sum(native) / len(native))
+sizes = dict(n_train=profile.scaled(400, minimum=20), n_test=profile.scaled(200, minimum=20),
+             image_size=profile.image_size)
+transfer_4_16 = publish("ex_search_transfer_4_to_16", probe_transfer(encoder, 4, 16, **sizes))
+same_4 = publish("ex_search_native_4", probe_transfer(encoder, 4, 4, **sizes))
+native_16 = publish("ex_search_native_16", probe_transfer(encoder, 16, 16, **sizes))
 claim("a probe trained on 16 objects matches the search curve's value", abs(native_16 - acc.loc[16, probe_col]),
       below=1e-9)
 claim("trained on 4 objects, the probe is almost perfect on new 4-object scenes", same_4, above=0.9)
 falls_by("on 16-object scenes it falls well below a probe trained on 16", native_16, transfer_4_16, at_least=0.1)
 claim("though it stays above chance (0.5)", transfer_4_16, above=0.55)
-claim("... far below a probe trained on 16 objects", native_16 - transfer_4_16, above=0.15)
 
 # %% [markdown]
 # Whether the two modalities put the binding in the *same directions* is the question of the next chapter,
