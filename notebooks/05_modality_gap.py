@@ -279,7 +279,8 @@ claim("closing the gap this way changes the swap test little", abs(centred - dia
 # ```{admonition} Solutions
 # :class: dropdown
 # 1. Call `geometry(seen.images, seen.captions)`: the gap is a property of the two towers, not of the
-#    combinations, so it hardly changes ({glue:text}`ex_gap_seen:.3f` on seen combinations).
+#    combinations, so it hardly changes: {glue:text}`ex_gap_seen:.3f` on seen combinations against
+#    {glue:text}`gap_clip:.3f` on the held-out ones this chapter measured.
 # 2. Subtracting a constant from every caption moves the caption and its swap by the same vector. The
 #    comparison *within* a pair changes only through re-normalisation, so do not expect a large effect: the gap and
 #    the binding failure are different problems. Here the swap test goes from {glue:text}`ex_swap_heldout:.3f` to
