@@ -3,14 +3,16 @@
 Nothing is read from the book's cache: each seed trains in a fresh temporary folder, so ``train_s`` is the real
 training time on this machine. The spread over seeds is what the chapters' claims are checked against.
 
-    python experiments/miniature.py [--seeds 0 1 2 3 4 10 11 12] [--set image_tower=conv4 centre=true ...] [--csv PATH]
+    python experiments/miniature.py [--seeds 0 1 2 3 4 10 11 12] [--set image_tower=conv4 centre=true ...]
+                                    [--pool N] [--csv PATH]
 
 ``--set`` changes fields of :class:`~labclip_utils.models.miniature.MiniatureConfig` (values are read as JSON,
-else as strings), which is how each row of ``labclip_utils/records/miniature_design.csv`` (the variants tried while
-designing the miniature, one seed each) can be re-measured. Without ``--set`` the per-seed table is written to
-``labclip_utils/records/miniature_seeds.csv``, which chapter 2 shows as the seed spread of its numbers. The default
-seeds are the three the miniature was designed on (0, 1, 2) and five it never saw (3, 4, 10, 11, 12); each row
-carries the ``code_digest`` of the code that trained and diagnosed it.
+else as strings) and ``--pool`` the number of evaluation scenes (A is fitted on the pool's training split), which is
+how each row of ``labclip_utils/records/miniature_design.csv`` (the variants tried while designing the miniature, one
+seed each; ``experiments/miniature_design.py`` re-measures them all) is measured. Without ``--set`` and ``--pool``
+the per-seed table is written to ``labclip_utils/records/miniature_seeds.csv``, which chapter 2 shows as the seed
+spread of its numbers. The default seeds are the three the miniature was designed on (0, 1, 2) and five it never saw
+(3, 4, 10, 11, 12); each row carries the ``code_digest`` of the code that trained and diagnosed it.
 
 Last line (means over the seeds; held-out combinations unless a key says ``_seen``; gaps and probe cosines on
 seen combinations):
@@ -22,6 +24,7 @@ min_swap= min_swap_after_A_heldout=`` (the last two: the lowest seed's swap test
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import tempfile
 import time
@@ -40,6 +43,7 @@ from labclip_utils.store import EmbeddingStore
 
 SEEDS_CSV = Path(__file__).resolve().parents[1] / "labclip_utils" / "records" / "miniature_seeds.csv"
 DEFAULT_SEEDS = [0, 1, 2, 3, 4, 10, 11, 12]  # the design's three seeds and five it never used
+POOL = inspect.signature(evaluation_scenes).parameters["n_pool"].default  # the book's evaluation pool
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -60,7 +64,9 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
-def run(seed: int, overrides: dict | None = None) -> dict[str, float]:
+def run(seed: int, overrides: dict | None = None, pool: int = POOL, directions: bool = True) -> dict[str, float]:
+    """Train the miniature (``overrides`` on its config) from scratch in a temporary folder and diagnose it on
+    ``pool`` evaluation scenes; one row of numbers (``directions=False`` skips the slow direction cosines: NaN)."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         config = replace(MiniatureConfig(seed=seed), **(overrides or {}))
@@ -68,8 +74,8 @@ def run(seed: int, overrides: dict | None = None) -> dict[str, float]:
         train_s = time.perf_counter() - start
         assert encoder.trained_now
         control = load_miniature(None, config=config)
-        d = diagnose(encoder, evaluation_scenes(seed), control=control, store=EmbeddingStore(f"{tmp}/embeddings"),
-                     progress=False)
+        d = diagnose(encoder, evaluation_scenes(seed, n_pool=pool), control=control,
+                     store=EmbeddingStore(f"{tmp}/embeddings"), directions=directions, progress=False)
     return {"seed": seed, "train_s": train_s, "torch_threads": torch.get_num_threads(),
             "swap": d.swap.heldout, "swap_seen": d.swap.seen,
             "image_probe": d.probes["image emb."].heldout, "image_probe_seen": d.probes["image emb."].seen,
@@ -88,18 +94,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=DEFAULT_SEEDS)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="change the miniature's config")
+    parser.add_argument("--pool", type=int, default=POOL, help="evaluation scenes (A is fitted on their train split)")
     parser.add_argument("--csv", type=Path, default=None,
-                        help=f"write the per-seed table here (default without --set: {SEEDS_CSV})")
+                        help=f"write the per-seed table here (default without --set and --pool: {SEEDS_CSV})")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
-    csv = args.csv or (None if overrides else SEEDS_CSV)
+    csv = args.csv or (None if overrides or args.pool != POOL else SEEDS_CSV)
     # the code that trains the miniature, draws the evaluation scenes and diagnoses them (read_record refuses the
     # table once that code changes): a row is only comparable with rows of the same digest
     digest = record_digest("miniature_seeds.csv")
     start = time.perf_counter()
     rows = []
     for seed in args.seeds:
-        rows.append(run(seed, overrides))
+        rows.append(run(seed, overrides, args.pool))
         print(f"seed {seed}: trained in {rows[-1]['train_s']:.0f} s, held-out swap {rows[-1]['swap']:.3f}, "
               f"held-out LABCLIP {rows[-1]['swap_after_A_heldout']:.3f}", flush=True)
     wall_s = time.perf_counter() - start

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -16,6 +19,50 @@ def test_the_seed_record_was_measured_by_the_code_installed_now():
     table = read_record("miniature_seeds.csv", index_col="seed")
     assert set(table["code_digest"]) == {record_digest("miniature_seeds.csv")}
     assert len(table) == 8 and table.index.is_unique
+
+
+@pytest.fixture()
+def design_script(monkeypatch):
+    """experiments/miniature_design.py as a module (it imports experiments/miniature.py by name, as a script)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "experiments"))
+    import miniature_design
+
+    yield miniature_design
+    sys.modules.pop("miniature_design", None)
+    sys.modules.pop("miniature", None)
+
+
+def test_the_design_record_is_the_scripts_variants_measured_by_the_code_installed_now(design_script):
+    design = read_record("miniature_design.csv", index_col="step")
+    assert set(design["code_digest"]) == {record_digest("miniature_design.csv")}
+    # every row says how to measure it again, and says what the script measures: no row typed by hand
+    assert list(design.index) == [step for step, _, _ in design_script.VARIANTS]
+    assert list(design["variant"]) == [variant for _, variant, _ in design_script.VARIANTS]
+    assert list(design["arguments"].fillna("")) == [arguments for _, _, arguments in design_script.VARIANTS]
+    for step, _, arguments in design_script.VARIANTS:
+        overrides, _ = design_script.parse_arguments(arguments)
+        described = design_script.describe(overrides)
+        assert design.loc[step, list(described)].to_dict() == described, f"step {step}"
+
+
+def test_the_design_records_chosen_architecture_is_the_seed_records_seed_0(design_script):
+    # step 5 is the book's miniature on seed 0, trained again: the same numbers up to run-to-run noise, or one of
+    # the two records was measured differently from what it says
+    design = read_record("miniature_design.csv", index_col="step").loc[5]
+    seed0 = read_record("miniature_seeds.csv", index_col="seed").loc[0]
+    pairs = {"swap (held-out)": "swap", "image probe (held-out)": "image_probe",
+             "text probe (held-out)": "text_probe_heldout", "centroid gap": "gap",
+             "LABCLIP swap (held-out)": "swap_after_A_heldout"}
+    for design_column, seed_column in pairs.items():
+        assert design[design_column] == pytest.approx(seed0[seed_column], abs=0.02), design_column
+    assert design_script.VARIANTS[4][2] == "" and design_script.parse_arguments("") == ({}, design_script.POOL)
+
+
+def test_a_design_row_with_arguments_the_script_refuses_is_refused(design_script):
+    with pytest.raises(SystemExit, match="expected FIELD=VALUE"):
+        design_script.parse_arguments("--set no_such_field=1")
+    with pytest.raises(SystemExit, match="takes --set and --pool"):
+        design_script.parse_arguments("--seeds 3")
 
 
 def test_a_record_from_other_code_is_refused_with_the_script_to_run(tmp_path, monkeypatch):

@@ -6,7 +6,9 @@ settings), so that a reader in Colab, who has only the installed package, sees t
 - ``miniature_seeds.csv``: ``experiments/miniature.py`` (seeds 0–4 and 10–12), the miniature trained from scratch
   with eight seeds and diagnosed, each row with the ``code_digest`` of the code that measured it (the spread the
   chapters' checks are calibrated on);
-- ``miniature_design.csv``: the variants measured while designing the miniature, one seed each.
+- ``miniature_design.csv``: ``experiments/miniature_design.py``, the variants tried while designing the miniature,
+  re-measured with today's code on seed 0, each row with the arguments of ``experiments/miniature.py`` that measure
+  it and the ``code_digest`` of the code that did.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ RECORDS = ("miniature_seeds.csv", "miniature_design.csv")  # artifacts.json: see
 #: For each record with a ``code_digest`` column: the script that writes it, and the code whose edits change its
 #: numbers (the modules and everything of the package they import, minus the code that only stores, downloads,
 #: labels or checks results, so that editing those does not make the record stale).
+_MEASURING_CODE = ("labclip_utils.models.miniature_training", "labclip_utils.diagnosis", "labclip_utils.scenes")
 RECORD_CODE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "miniature_seeds.csv": ("python experiments/miniature.py",
-                            ("labclip_utils.models.miniature_training", "labclip_utils.diagnosis",
-                             "labclip_utils.scenes")),
+    "miniature_seeds.csv": ("python experiments/miniature.py", _MEASURING_CODE),
+    "miniature_design.csv": ("python experiments/miniature_design.py", _MEASURING_CODE),
 }
 NOT_NUMBERS = ("labclip_utils", "labclip_utils.profile", "labclip_utils.paper", "labclip_utils.benchmarks.*",
                "labclip_utils.mirror", "labclip_utils.artifacts", "labclip_utils.progress", "labclip_utils.cache",
@@ -60,5 +62,5 @@ def read_record(name: str, *, check_code: bool = True, **read_csv) -> pd.DataFra
             raise StaleRecordError(
                 f"{path}: measured by code {', '.join(sorted(map(str, found)))}, but the code that computes these "
                 f"numbers is now {now}; the chapters' checks would compare against stale numbers. Regenerate the "
-                f"record with `{script}` (it trains the miniature once per seed).")
+                f"record with `{script}` (it trains the miniature once per row).")
     return table
