@@ -233,9 +233,10 @@ show(spread)
 # seeds stay below 0.90. $A$ is fitted on training combinations only, so on unseen combinations it works through
 # however each seed's towers happen to embed them, which no stage trained for: across seeds, held-out LABCLIP
 # spans {glue:text}`seeds_labclip_heldout_range:.3f`, seen LABCLIP only {glue:text}`seeds_labclip_seen_range:.3f`.
-# The design notes below found that held-out LABCLIP is limited by the combinations $A$'s fit covers, not by its
-# capacity; the miniature was not redesigned for the new seeds. So this book claims what every seed shows: LABCLIP
-# lifts held-out combinations far above chance, not that it reaches 0.90 on them.
+# The design notes below found that held-out LABCLIP is limited by how many combinations $A$'s fit covers (step 9)
+# and by the image tower's training (step 7); the miniature was not redesigned for the new seeds. So this book
+# claims what every seed shows: LABCLIP lifts held-out combinations far above chance, not that it reaches 0.90 on
+# them.
 
 # %% tags=["remove-cell"]
 labclip_heldout = seeds["swap_after_A_heldout"]
