@@ -390,6 +390,9 @@ def teaching_kit(stage_dir: Path = STAGE, html: Path = BUILD / "html") -> int:
     (edition / "book" / "_static" / "instructor.js").write_text(INSTRUCTOR_JS)
     config = yaml.safe_load((edition / "_config.yml").read_text())
     config["sphinx"]["config"]["html_js_files"] = ["instructor.js"]
+    # the website's extra files (the redirect from the setup chapter's old address) point at its pages, which the
+    # one-page edition does not have
+    config["sphinx"]["config"].pop("html_extra_path", None)
     # solutions are dropdown admonitions, which sphinx-togglebutton folds; a selector that matches nothing leaves
     # every one open, printed as plain admonitions
     config["sphinx"]["config"]["togglebutton_selector"] = ".labclip-instructor-folds-nothing"
