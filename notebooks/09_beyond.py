@@ -58,7 +58,7 @@ import pandas as pd
 from labclip_utils.claims import claim
 from labclip_utils.diagnosis import diagnose
 from labclip_utils.models.end_to_end import EndToEndConfig, load_end_to_end
-from labclip_utils.plots import set_book_style
+from labclip_utils.plots import legend_outside, set_book_style
 from labclip_utils.scenes import evaluation_scenes
 from labclip_utils.tables import show
 
@@ -82,6 +82,7 @@ ax = end_to_end[["swap test (held-out)", "image probe (held-out)", "LABCLIP swap
     rot=0, figsize=(9, 3.4), title="A tiny CLIP trained end to end")
 ax.axhline(0.5, color="black", ls=":", lw=1)
 ax.set_ylabel("accuracy")
+legend_outside(ax)  # beside the axes: inside, it can cover the chance line or a bar, depending on the numbers
 show(end_to_end)
 
 # %% [markdown]
