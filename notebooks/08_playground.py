@@ -189,7 +189,7 @@ claim("the tables have ten colour pairs to compare", len(by_colour), above=9)
 
 # %% tags=["remove-cell"]
 # Exercise 3's answer: both models against captions with one colour replaced by one not in the scene (the scenes of
-# chapter 3's exercise 3), next to the swap on the same scenes.
+# exercise 3 of {doc}`03_bag_of_words`), next to the swap on the same scenes.
 from labclip_utils.evaluation import evaluate, result
 from labclip_utils.scenes import make_scenes
 from labclip_utils.tasks import swap_task
