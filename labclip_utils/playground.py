@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from labclip_utils.figures import set_caption
 from labclip_utils.labclip import LabclipMap
 from labclip_utils.models.encoder import Encoder
 from labclip_utils.scenes.dataset import SceneDataset
@@ -70,8 +71,6 @@ class Playground:
         winners = ", ".join(f"{m} prefers {table.loc[m, 'prefers']}" for m in models)
         right.set_title(f"A: {caption_a}\nB: {caption_b}\n{winners}", fontsize=8)
         fig.tight_layout()
-        from labclip_utils.figures import set_caption
-
         return set_caption(fig, "The playground: a scene, two captions, and the cosine CLIP and LABCLIP give each",
                            name="playground-scene-and-scores")  # the titles change with the captions
 

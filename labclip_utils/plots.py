@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from labclip_utils.figures import set_caption, slug
+from labclip_utils.figures import install, set_caption, slug
 
 #: The smallest font any figure uses (points). Figures are at most ~9 inches wide, so that on the page they are not
 #: scaled down much and their text stays readable.
@@ -19,8 +19,6 @@ def set_book_style() -> None:
     now on names its profile in a corner, and in a notebook carries its name and caption for the figure pack
     (:func:`labclip_utils.figures.install`; with ``$LABCLIP_FIGURE_CHECK=1`` each cell's figures are also checked
     for overlapping elements)."""
-    from labclip_utils.figures import install
-
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold",
                          "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": MIN_FONT,
@@ -34,11 +32,12 @@ def integer_ticks(ax: plt.Axes, values) -> None:
     ax.set_xticks(sorted({int(v) for v in values}))
 
 
-def legend_outside(ax: plt.Axes, title: str | None = None) -> None:
-    """The legend to the right of the axes, where it cannot cover data."""
+def legend_outside(ax: plt.Axes, title: str | None = None):
+    """The legend to the right of the axes, where it cannot cover data; returns it (None when nothing is labelled)."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=title)
+        return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title=title)
+    return None
 
 
 def chance_line(ax: plt.Axes, chance: float, label: str = "chance") -> None:
@@ -324,7 +323,7 @@ def plot_clouds(images, texts, title: str = "Image and text embeddings (PCA of b
     ax.set_ylabel(f"PC2 ({pca.explained_variance_ratio_[1]:.0%})")
     ax.set_title(title, fontsize=MIN_FONT + 1)
     # the clouds fill the axes: inside, the legend would cover points; one marker size for all four entries
-    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    legend = legend_outside(ax)
     for handle in legend.legend_handles:
         handle.set_sizes([60])
         handle.set_alpha(1)

@@ -13,6 +13,9 @@ from typing import Any
 
 import pandas as pd
 
+from labclip_utils.cache import atomic_write
+from labclip_utils.figures import check_figure, describe
+
 FIGURES_ENV = "LABCLIP_FIGURES_DIR"
 STATIC_ENV = "LABCLIP_STATIC_DIR"
 
@@ -62,15 +65,11 @@ def publish_figure(key: str, figure: Any) -> Path | None:
     folder = os.environ.get(FIGURES_ENV)
     if not folder:
         return None
-    from labclip_utils.figures import check_figure, describe
-
     check_figure(figure, f" (published as {key}.png)")
     about = describe(figure)
     metadata = {"Title": about["caption"], "Description": f"{about['caption']} ({about['profile']})",
                 "labclip:name": key.replace("_", "-"), "labclip:caption": about["caption"],
                 "labclip:profile": about["profile"]}
-    from labclip_utils.cache import atomic_write
-
     return atomic_write(Path(folder) / f"{key}.png", lambda tmp: figure.savefig(
         tmp, format="png", dpi=150, bbox_inches="tight", metadata=metadata))
 
@@ -82,8 +81,6 @@ def publish_static(name: str, text: str) -> Path | None:
     folder = os.environ.get(STATIC_ENV)
     if not folder:
         return None
-    from labclip_utils.cache import atomic_write
-
     return atomic_write(Path(folder) / name, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
