@@ -48,8 +48,10 @@ browser:
 	else echo "The browser test needs chromium: install it (Debian: apt-get install chromium), set LABCLIP_CHROMIUM," \
 		"or opt out with LABCLIP_SKIP_BROWSER=1"; exit 1; fi
 
+# ruff, then the package's layering (import-linter's contracts in pyproject.toml: no cycle, no upward import).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Two workers (the CI machine's cores); the slowest tests are listed, so a slow one shows in CI's log.
 unit: setup

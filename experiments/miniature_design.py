@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 from miniature import POOL, parse_overrides, run
 
-from labclip_utils.cache import atomic_write
+from labclip_utils.io.files import atomic_write
 from labclip_utils.models.miniature import MiniatureConfig
 from labclip_utils.records import record_digest
 

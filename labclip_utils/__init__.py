@@ -2,13 +2,22 @@
 
 The book reproduces "CLIP Behaves like a Bag-of-Words Model Cross-modally but not Uni-modally"
 (Koishigarina, Uselis, Oh; arXiv 2502.03566). Each module owns one idea of the paper; chapters call
-them in a few lines. Start with :func:`labclip_utils.profile.use_profile`.
+them in a few lines. Start with :func:`labclip_utils.session.use_profile`.
 """
 
-from labclip_utils.profile import Profile, current_profile, use_profile
+from labclip_utils._version import __version__
+from labclip_utils.profile import Profile, current_profile
 from labclip_utils.reproducibility import seed_everything
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str):
+    """``use_profile`` is imported when first asked for: it loads models (torch, open_clip), which the settings,
+    downloads and mirror commands of the package do not need."""
+    if name == "use_profile":
+        from labclip_utils.session import use_profile  # lazy: see above
+
+        return use_profile
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _repository_url() -> str:

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 
 from labclip_utils.scenes.dataset import SceneDataset
 from labclip_utils.scenes.world import SceneRecord
+from labclip_utils.store import encode
+from labclip_utils.tasks import scene_images
 
 
 def _alone(record: SceneRecord, k: int, colour: str | None = None) -> SceneRecord:
@@ -30,9 +32,6 @@ def additive_decomposition(encoder, ds: SceneDataset, n: int = 300, store=None) 
 
     Returns one row per scene with both cosines and whether the scene is closer to its own sum.
     """
-    from labclip_utils.store import encode
-    from labclip_utils.tasks import scene_images
-
     picked = [i for i in range(len(ds)) if len(ds.records[i].objects) == 2
               and ds.records[i].objects[0].color != ds.records[i].objects[1].color][:n]
     if not picked:

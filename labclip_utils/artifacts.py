@@ -24,6 +24,12 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from labclip_utils._version import __version__
+from labclip_utils.cache import entry_problem
+from labclip_utils.io.downloads import ChecksumError, DownloadError, RemoteFile, check_archive, fetch
+from labclip_utils.io.files import atomic_write, make_folder
+from labclip_utils.io.hashing import code_digest, sha256_of
+
 #: Cache folders an archive carries (regenerable data, such as the offline benchmark files, stays out).
 KINDS = ("miniature", "embeddings", "labclip_fits", "diagnoses", "end_to_end")
 MANIFEST = "labclip-artifacts.json"
@@ -46,8 +52,6 @@ def published() -> Published:
 
 def code_version() -> str:
     """A digest of the package's source: an archive is used only by the code that built it."""
-    from labclip_utils.cache import code_digest
-
     return code_digest("labclip_utils")
 
 
@@ -55,10 +59,6 @@ def pack(cache_dir: str | Path, out_dir: str | Path, since: float | None = None,
          kinds: tuple[str, ...] = KINDS) -> Path:
     """Pack the cache entries of ``kinds`` (those used since ``since``, a timestamp, when given) into
     ``out_dir/labclip-artifacts-<version>.tar.gz`` and its ``.sha256``; returns the archive."""
-    from labclip_utils import __version__
-    from labclip_utils.benchmarks.downloads import sha256_of
-    from labclip_utils.cache import atomic_write
-
     cache_dir, out_dir = Path(cache_dir), Path(out_dir)
     entries = sorted(p for kind in kinds for p in (cache_dir / kind).glob("*.safetensors")
                      if since is None or p.stat().st_mtime >= since)
@@ -89,9 +89,6 @@ def pack(cache_dir: str | Path, out_dir: str | Path, since: float | None = None,
 def install(archive: str | Path, cache_dir: str | Path, sha256: str | None = None) -> dict:
     """Check an archive (SHA-256, members, code version) and unpack its entries into ``cache_dir``; entries already
     there are kept. Returns its manifest. Raises ``ValueError`` naming the archive when it cannot be used."""
-    from labclip_utils.benchmarks.downloads import check_archive, sha256_of
-    from labclip_utils.cache import entry_problem, make_folder
-
     archive, cache_dir = Path(archive), Path(cache_dir)
     if not archive.is_file():
         raise ValueError(f"{archive}: {'a folder, not an' if archive.is_dir() else 'no such'} archive file")
@@ -140,8 +137,6 @@ def ensure(cache_dir: str | Path, record: Published | None = None, verbose: bool
             print("No prebuilt artefacts are published for this version of the book: the miniature is trained here, "
                   "once, and cached (a few minutes on 2 CPU cores).")
         return "not published"
-    from labclip_utils.benchmarks.downloads import ChecksumError, DownloadError, RemoteFile, fetch
-
     name = record.url.rstrip("/").rsplit("/", 1)[-1]
     try:
         start = time.perf_counter()

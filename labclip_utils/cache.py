@@ -20,159 +20,35 @@ Temporary files of writers that died (their process is gone) are removed at the 
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import hashlib
-import importlib.util
 import json
 import os
-import socket
 import stat
-import time
-import uuid
 import warnings
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
-from filelock import FileLock
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as safetensors_bytes
 
+# code_digest, atomic_write and remove_stale_temporaries are imported from here by modules whose source is hashed into
+# the shipped records (labclip_utils.records): they move to labclip_utils.io with the next regeneration of the records.
+from labclip_utils.io.files import atomic_write, file_lock, make_folder, remove_stale_temporaries
+from labclip_utils.io.hashing import code_digest, key_digest, tensors_digest
+
 FORMAT_VERSION = "1"
-#: Temporary files older than this (left by a killed process) are removed when their folder is next written to;
-#: those of a writer whose process is gone (on this machine) at once.
-STALE_TMP_S = 6 * 3600
-#: This machine, in temporary names: a process id is only checked on the machine that wrote it (shared file systems).
-_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
-
-# -- code digests ---------------------------------------------------------------------------------------------
-def _module_file(name: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin)
-
-
-def _imported_modules(source: str, package: str, current: str) -> set[str]:
-    """Names of the modules of ``package`` that ``source`` imports (anywhere, including inside functions)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative import
-                parts = current.split(".")[: -node.level]
-                base = ".".join(parts + ([base] if base else []))
-            names = [base] + [f"{base}.{a.name}" for a in node.names]
-        else:
-            continue
-        found.update(n for n in names if n == package or n.startswith(package + "."))
-    return found
-
-
-@lru_cache(maxsize=256)
-def _closure(name: str, stamp: tuple, exclude: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
-    package = name.split(".")[0]
-    seen: dict[str, str] = {}
-    todo = [name]
-    while todo:
-        mod = todo.pop()
-        if mod in seen:
-            continue
-        if any(mod == x or (x.endswith(".*") and (mod + ".").startswith(x[:-1])) for x in exclude):
-            seen[mod] = ""
-            continue
-        path = _module_file(mod)
-        if path is None:
-            seen[mod] = ""
-            continue
-        source = path.read_text(encoding="utf-8")
-        seen[mod] = hashlib.sha256(source.encode()).hexdigest()
-        parents = [".".join(mod.split(".")[:i]) for i in range(1, mod.count(".") + 1)]
-        todo.extend(_imported_modules(source, package, mod) | set(parents))
-    return tuple(sorted((m, h) for m, h in seen.items() if h))
-
-
-def code_digest(*modules: str, exclude: tuple[str, ...] = ()) -> str:
-    """A short hash of the source of ``modules`` and of every module of their package they import, transitively.
-
-    ``code_digest("labclip_utils.diagnosis")`` changes when ``diagnosis.py``, ``probing.py``, ``labclip.py``...
-    change, so it belongs in the key of everything those modules compute and cache. ``exclude`` names modules
-    (``"pkg.mod"``, or ``"pkg.sub.*"`` for a subpackage and everything below it) that are neither hashed nor
-    followed: code that stores, downloads or labels results rather than computing them, for a digest that should
-    change only when the numbers can.
-    """
-    if not modules:
-        raise ValueError("name at least one module")
-    for name in modules:
-        if _module_file(name) is None:
-            raise ValueError(f"no Python source found for module {name!r}")
-    stamp = _package_stamp(modules[0])  # lets the memo notice edits made while this process runs
-    h = hashlib.sha256()
-    for name in sorted(modules):
-        for mod, digest in _closure(name, stamp, tuple(sorted(exclude))):
-            h.update(f"{mod}={digest};".encode())
-    return h.hexdigest()[:16]
-
-
-def _package_stamp(name: str) -> tuple:
-    """Modification times of every source file of ``name``'s top-level package (cheap: a stat per file)."""
-    root = _module_file(name.split(".")[0])
-    if root is None:
-        return ()
-    return tuple((str(p), p.stat().st_mtime_ns) for p in sorted(root.parent.rglob("*.py")))
+__all__ = ["FORMAT_VERSION", "atomic_write", "cached_json", "cached_tensors", "code_digest", "entry_path",
+           "entry_problem", "read_entry", "read_safetensors", "remove_stale_temporaries", "write_entry",
+           "write_safetensors"]
 
 
 # -- entries --------------------------------------------------------------------------------------------------
-def key_digest(key: Mapping[str, Any]) -> str:
-    """A stable short hash of a JSON-serialisable key."""
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
-    """SHA-256 over the tensors' names, dtypes, shapes and bytes."""
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
 def entry_path(root: Path, kind: str, key: Mapping[str, Any]) -> Path:
     return Path(root) / kind / f"{key_digest(key)}.safetensors"
-
-
-def temporary_path(path: Path) -> Path:
-    """A unique temporary name next to ``path`` (hidden; removed by :func:`remove_stale_temporaries` if orphaned):
-    ``.<name>.<pid>@<host>.<random>.tmp``."""
-    return path.with_name(f".{path.name}.{os.getpid()}@{_HOST}.{uuid.uuid4().hex[:8]}.tmp")
-
-
-def make_folder(folder: Path) -> Path:
-    """``mkdir -p``, each new folder given its parent's group permissions (a ``chmod 2775`` cache stays shared)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        if not folder.parent.is_dir():
-            make_folder(folder.parent)
-        with contextlib.suppress(FileExistsError):
-            folder.mkdir()
-            parent_mode = folder.parent.stat().st_mode
-            if parent_mode & 0o070:
-                with contextlib.suppress(OSError):
-                    os.chmod(folder, stat.S_IMODE(folder.stat().st_mode) | (parent_mode & 0o070)
-                             | (parent_mode & stat.S_ISGID))
-    return folder
 
 
 def write_safetensors(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
@@ -199,79 +75,6 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
         return load_safetensors_bytes(data), {str(k): str(v) for k, v in meta.items()}
     except (ValueError, SafetensorError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: not a readable safetensors file ({err})") from err
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], object], *, share: bool = False) -> Path:
-    """Write ``path`` through ``write(tmp)`` on a unique temporary file next to it, then ``os.replace``: readers
-    see the old file or the new one, never half of one, and a failed write leaves nothing behind. ``share`` gives
-    the file its folder's permissions (:func:`share_like_folder`)."""
-    path = Path(path)
-    make_folder(path.parent)
-    tmp = temporary_path(path)
-    try:
-        write(tmp)
-        if share:
-            share_like_folder(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _writer_is_gone(tmp: Path) -> bool:
-    """Whether the process that named ``tmp`` (:func:`temporary_path`) ran on this machine and has exited."""
-    parts = tmp.name.rsplit(".", 3)
-    if len(parts) != 4:
-        return False
-    pid, _, host = parts[1].partition("@")
-    if not pid.isdigit() or host not in ("", _HOST) or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's process: alive
-        return False
-    return False
-
-
-def remove_stale_temporaries(folder: Path, older_than_s: float = STALE_TMP_S) -> int:
-    """Delete temporary files that a killed process left in ``folder`` (ours of a writer that is gone, or older than
-    ``older_than_s``; safetensors' own ``.tmpXXXXXX`` older than that); returns how many were removed."""
-    removed, now = 0, time.time()
-    candidates = [(p, True) for p in Path(folder).glob(".*.tmp")]
-    candidates += [(p, False) for p in Path(folder).glob(".tmp??????")]
-    for tmp, ours in candidates:
-        try:
-            if now - tmp.stat().st_mtime > older_than_s or (ours and _writer_is_gone(tmp)):
-                tmp.unlink()
-                removed += 1
-        except (FileNotFoundError, PermissionError):  # gone already, or another user's in a sticky folder
-            pass
-    return removed
-
-
-def share_like_folder(path: Path) -> None:
-    """Give a new file at least its folder's read (and group-write) permissions, so a cache shared by a class stays
-    readable to everyone who can read the folder (temporary files are created 0600)."""
-    os.chmod(path, shared_mode(path.parent))
-
-
-def shared_mode(folder: Path) -> int:
-    """The mode of a new file in ``folder``: readable by all, group-writable when the folder is (within the
-    umask, and never narrower than 0600)."""
-    group_write = folder.stat().st_mode & 0o020
-    umask = os.umask(0)
-    os.umask(umask)
-    return (0o644 & ~umask) | 0o600 | group_write
-
-
-def file_lock(path: str | Path) -> FileLock:
-    """The lock of ``path`` (``<path>.lock``), created with its folder's group permissions, so that every user of a
-    shared cache can take it."""
-    path = Path(path)
-    make_folder(path.parent)
-    return FileLock(str(path) + ".lock", mode=shared_mode(path.parent) & ~0o111)
 
 
 def _entry_problem(path: Path, key: Mapping[str, Any] | None) -> tuple[dict[str, torch.Tensor] | None, str | None]:

@@ -16,66 +16,22 @@ validates on the val rows (or on ``--val FILE``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from labclip_utils.cache import atomic_write, read_safetensors, write_safetensors
-from labclip_utils.labclip import LabclipConfig, check_triplet, fit_labclip, load_labclip, save_labclip
+from labclip_utils.artifacts import install, pack
+from labclip_utils.benchmarks.text import SpacyTagger
+from labclip_utils.io.downloads import ChecksumError, DownloadError, reset_recorded
+from labclip_utils.io.mirror import serve_forever, write_manifest
+from labclip_utils.labclip import LabclipConfig, fit_labclip, load_labclip, save_labclip
 from labclip_utils.metrics import swap_accuracy
-
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
-REQUIRED = ("images", "captions", "negatives")
-
-
-def read_embeddings(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Tensors and metadata of an embeddings file; errors name the file and what is missing."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such embeddings file")
-    try:
-        tensors, header = read_safetensors(path)
-        meta = json.loads(header.get("labclip", "{}"))
-    except PermissionError as err:
-        raise ValueError(f"{path}: permission denied ({err.strerror})") from None
-    except Exception as err:  # safetensors raises several types
-        raise ValueError(f"{path}: not a safetensors embeddings file ({err})") from err
-    missing = [k for k in REQUIRED if k not in tensors]
-    if missing:
-        raise ValueError(f"{path}: missing tensor(s) {missing}; found {sorted(tensors)}")
-    not_float = {k: str(tensors[k].dtype) for k in REQUIRED if not tensors[k].is_floating_point()}
-    if not_float:
-        raise ValueError(f"{path}: embeddings must be floating point, got {not_float}")
-    shapes = {k: tuple(tensors[k].shape) for k in REQUIRED}
-    if len(set(shapes.values())) != 1 or len(shapes["images"]) != 2:
-        raise ValueError(f"{path}: images, captions and negatives must all be N×D, got {shapes}")
-    if "split" in tensors:
-        codes = tensors["split"]
-        if tuple(codes.shape) != (shapes["images"][0],):
-            raise ValueError(f"{path}: 'split' has shape {tuple(codes.shape)}, expected ({shapes['images'][0]},)")
-        if codes.numel() and not set(codes.unique().tolist()) <= set(SPLIT_CODES.values()):
-            raise ValueError(f"{path}: 'split' holds codes {sorted(set(codes.unique().tolist()))}; "
-                             f"expected {SPLIT_CODES}")
-    tensors = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-    try:
-        check_triplet(tuple(tensors[k] for k in REQUIRED), str(path))
-    except ValueError as err:
-        raise ValueError(str(err)) from None
-    return tensors, meta
-
-
-def _rows(tensors: dict[str, torch.Tensor], split: str | None, path: Path | str = "the file"):
-    if split is None:
-        mask = torch.ones(len(tensors["images"]), dtype=torch.bool)
-    elif "split" not in tensors:
-        raise ValueError(f"{path}: no 'split' tensor, so --split {split} cannot be applied")
-    else:
-        mask = tensors["split"] == SPLIT_CODES[split]
-    return tuple(tensors[k][mask] for k in REQUIRED)
+from labclip_utils.models import load_encoder
+from labclip_utils.scenes import make_scenes
+from labclip_utils.store import embed_scenes
+from labclip_utils.triplets import SPLIT_CODES, read_embeddings, rows, write_embeddings
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:
@@ -120,10 +76,6 @@ def _positive(**values: int) -> None:
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
-    from labclip_utils.models import load_encoder
-    from labclip_utils.scenes import make_scenes
-    from labclip_utils.store import embed_scenes
-
     _positive(n=args.n, objects=args.objects, image_size=args.image_size)
     check_output(args.out)
 
@@ -176,13 +128,13 @@ def cmd_fit(args: argparse.Namespace) -> None:
         return
     tensors, meta = read_embeddings(args.embeddings)
     has_split = "split" in tensors
-    train = _rows(tensors, "train" if has_split else None, args.embeddings)
+    train = rows(tensors, "train" if has_split else None, args.embeddings)
     if not len(train[0]):
         raise ValueError(f"{args.embeddings}: no training rows")
     if args.val:
-        val = _rows(read_embeddings(args.val)[0], None)
+        val = rows(read_embeddings(args.val)[0], None)
     else:
-        val = _rows(tensors, "val", args.embeddings) if has_split else None
+        val = rows(tensors, "val", args.embeddings) if has_split else None
         if val is not None and not len(val[0]):
             print(f"note: {args.embeddings} has no validation rows; fitting without a validation curve")
             val = None
@@ -197,8 +149,6 @@ def cmd_fit(args: argparse.Namespace) -> None:
 
 
 def cmd_negatives(args: argparse.Namespace) -> None:
-    from labclip_utils.benchmarks.text import SpacyTagger
-    from labclip_utils.models import load_encoder
     from labclip_utils.scale import ShardedEmbeddings, compute_negatives, embed_negatives
 
     ShardedEmbeddings.open(args.folder)  # a broken folder is named before spaCy and the encoder load
@@ -220,7 +170,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
               f"swap_after={swap_accuracy_streaming(data, labclip_map):.4f}")
         return
     tensors, meta = read_embeddings(args.embeddings)
-    images, pos, neg = _rows(tensors, args.split, args.embeddings)
+    images, pos, neg = rows(tensors, args.split, args.embeddings)
     if not len(images):
         raise ValueError(f"{args.embeddings}: no rows in split {args.split!r}")
     labclip_map, _ = load_labclip(args.labclip, expected_dim=images.shape[1], encoder_id=meta.get("encoder"),
@@ -312,8 +262,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_downloads(args: argparse.Namespace) -> None:
-    from labclip_utils.benchmarks.downloads import reset_recorded
-
     if not Path(args.folder).is_dir():
         raise ValueError(f"{args.folder}: not a folder of downloads")
     had = reset_recorded(args.folder, args.file)
@@ -321,8 +269,6 @@ def cmd_downloads(args: argparse.Namespace) -> None:
 
 
 def cmd_artifacts(args: argparse.Namespace) -> None:
-    from labclip_utils.artifacts import install, pack
-
     if args.action == "pack":
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise ValueError(f"{args.out}: is a file; pack writes into a folder")
@@ -336,8 +282,6 @@ def cmd_artifacts(args: argparse.Namespace) -> None:
 
 
 def cmd_mirror(args: argparse.Namespace) -> None:
-    from labclip_utils.mirror import serve_forever, write_manifest
-
     if args.action == "serve" and not 0 <= args.port <= 65535:
         raise ValueError(f"--port {args.port}: not a port number (0-65535)")
     if args.action == "manifest":
@@ -360,17 +304,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def one_line(err: BaseException) -> str:
     """An exception as one line: its message (lines joined), prefixed by its type unless it is an expected one."""
-    from labclip_utils.benchmarks.downloads import ChecksumError, DownloadError
-
     text = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or repr(err)
     expected = (ValueError, OSError, FloatingPointError, DownloadError, ChecksumError)
     return text if isinstance(err, expected) else f"{type(err).__name__}: {text}"
-
-
-def write_embeddings(path: str | Path, images: torch.Tensor, captions: torch.Tensor, negatives: torch.Tensor,
-                     split: np.ndarray | None = None, **meta: str) -> Path:
-    """Write an embeddings file in the format the command line reads."""
-    tensors = {"images": images.contiguous(), "captions": captions.contiguous(), "negatives": negatives.contiguous()}
-    if split is not None:
-        tensors["split"] = torch.tensor([SPLIT_CODES[str(s)] for s in split], dtype=torch.uint8)
-    return atomic_write(path, lambda tmp: write_safetensors(tmp, tensors, {"labclip": json.dumps(meta)}), share=True)

@@ -26,6 +26,8 @@ from sklearn.preprocessing import StandardScaler
 from labclip_utils.scenes.captions import caption_text
 from labclip_utils.scenes.dataset import SceneDataset, SceneSettings
 from labclip_utils.scenes.world import MAX_OBJECTS, SceneObject, SceneRecord, _grid_cells, _place, scene_seed
+from labclip_utils.store import encode
+from labclip_utils.tasks import scene_images
 
 #: Targets and their lures: (target colour, target shape, lure colour, lure shape). Distractors are
 #: (lure colour, target shape) and (target colour, lure shape): a red sphere among green spheres and red cubes.
@@ -78,9 +80,6 @@ def search_features(encoder, target: tuple[str, str, str, str], n_objects: int, 
                     image_size: int = 64, store=None, progress: bool = False):
     """``n`` search scenes (:func:`search_scenes`) encoded: the image embeddings as rows, the present/absent
     labels, the scenes, and the similarity of each image with the target's caption ("a red sphere")."""
-    from labclip_utils.store import encode
-    from labclip_utils.tasks import scene_images
-
     ds, present = search_scenes(target, n_objects, n, seed=seed, image_size=image_size)
     caption = caption_text(((target[0], target[1]),))
     emb = encode(encoder, scene_images(ds), [caption], store=store, progress=progress)

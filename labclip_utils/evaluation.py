@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from labclip_utils.io.files import atomic_write
 from labclip_utils.labclip import LabclipMap
 from labclip_utils.metrics import (
     ARO_VGA_MIN_COUNT,
@@ -205,8 +206,6 @@ def result(table: pd.DataFrame, model: str = "CLIP", metric: str = "accuracy", s
 
 def save_results(table: pd.DataFrame, path: str | Path, *, overwrite: bool = False) -> Path:
     """Write a result table as ``.csv`` or ``.json``, atomically; an existing file is kept unless ``overwrite``."""
-    from labclip_utils.cache import atomic_write
-
     path = Path(path)
     if path.suffix not in (".csv", ".json"):
         raise ValueError(f"{path}: use a .csv or .json file name")

@@ -130,7 +130,7 @@ def beside_paper(ours: Iterable[tuple[str, str, str, float]], protocol: str | No
     book (miniature)") next to the paper's, which is named :data:`PAPER_COLUMN` so that a reader never takes the
     two for the same model.
 
-    ``protocol`` is the protocol our numbers were measured under (a row of :mod:`labclip_utils.protocol`); a
+    ``protocol`` is the protocol our numbers were measured under (a row of :mod:`labclip_utils.book.protocol`); a
     paper number is shown beside ours only when its protocol is the same, otherwise the cell says why not.
     """
     rows = []

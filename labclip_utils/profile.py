@@ -13,8 +13,8 @@ profile, each an environment variable:
   (default ``ViT-L-14``/``openai``); a weights tag or a checkpoint file;
 - ``LABCLIP_PRECISION``: ``auto`` (fp16 on a GPU, fp32 on a CPU, as OpenAI's ``clip`` package), ``fp16``,
   ``bf16`` or ``fp32``;
-- ``LABCLIP_SCALE``: a number in (0, 1] that shrinks scene counts, benchmark subsets and epochs together
-  (a rehearsal on a CPU); 1 changes nothing;
+- ``LABCLIP_FRACTION``: a number in (0, 1] that shrinks scene counts, benchmark subsets and epochs together
+  (a rehearsal on a CPU); 1 changes nothing (it was called ``LABCLIP_SCALE``);
 - ``LABCLIP_MIRROR``: a URL or folder that serves every download under its official file name
   (see :mod:`labclip_utils.benchmarks.downloads`).
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,9 +35,14 @@ PRETRAINED_ENV = "LABCLIP_PRETRAINED"
 SYNTHETIC_MODEL_ENV = "LABCLIP_SYNTHETIC_MODEL"
 SYNTHETIC_PRETRAINED_ENV = "LABCLIP_SYNTHETIC_PRETRAINED"
 PRECISION_ENV = "LABCLIP_PRECISION"
-SCALE_ENV = "LABCLIP_SCALE"
+FRACTION_ENV = "LABCLIP_FRACTION"
+OLD_FRACTION_ENV = "LABCLIP_SCALE"  # its former name: refused with a message, never silently ignored
 DEVICE_ENV = "LABCLIP_DEVICE"
 THREADS_ENV = "LABCLIP_NUM_THREADS"
+MIRROR_ENV = "LABCLIP_MIRROR"
+MIRROR_LOG_ENV = "LABCLIP_MIRROR_LOG"
+PROGRESS_ENV = "LABCLIP_PROGRESS"
+ENFORCE_CLAIMS_ENV = "LABCLIP_ENFORCE_CLAIMS"
 
 DEFAULT_PROFILE = "offline"
 Experiment = Literal["synthetic", "real"]
@@ -52,9 +56,9 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
      "the CLIP of the synthetic experiments (a weights tag or a checkpoint file)"),
     (f"{MODEL_ENV}, {PRETRAINED_ENV}", "ViT-B-32, openai", "the CLIP of the real benchmarks"),
     (f"{PRECISION_ENV}", "auto", "fp16 on a GPU and fp32 on a CPU (as OpenAI's clip package), or fp16, bf16, fp32"),
-    ("LABCLIP_MIRROR", "unset",
+    (f"{MIRROR_ENV}", "unset",
      "fetch every file from <mirror>/<dataset>/<file> (a URL or a folder) instead of its official host"),
-    (f"{SCALE_ENV}", "1", "shrink scene counts, benchmark subsets and epochs together (a rehearsal on a CPU)"),
+    (f"{FRACTION_ENV}", "1", "shrink scene counts, benchmark subsets and epochs together (a rehearsal on a CPU)"),
     (f"{DEVICE_ENV}", "auto", "cuda when available, else cpu"),
     (f"{THREADS_ENV}", "all cores", "CPU threads torch may use"),
 )
@@ -110,7 +114,7 @@ class Profile(ProfileSpec):
 
     device: str
     precision: str
-    scale: float
+    fraction: float
     cache_dir: Path
     data_dir: Path
 
@@ -131,24 +135,9 @@ class Profile(ProfileSpec):
         model, weights = self.backbone(experiment)
         return "CLIP (miniature)" if model == "miniature" else f"CLIP ({model}/{weights or 'random init'})"
 
-    def load_encoder(self, experiment: Experiment = "real", *, random_init: bool = False):
-        """The encoder this profile uses for an experiment (``random_init=True``: the same architecture before
-        training, the control of every probe). Prints which backbone ran, and warns when the weights are random."""
-        from labclip_utils.models import load_encoder
-
-        model, weights = self.backbone(experiment)
-        encoder = load_encoder(model, None if random_init else weights, self.device, precision=self.precision)
-        if not random_init:
-            print(f"{experiment} experiments run on {encoder.id} ({self.precision})")
-            if weights is not None and Path(weights).suffix in (".pt", ".bin", ".safetensors") and "random" in \
-                    Path(weights).name:
-                print("NOTE: these weights are a random-init stand-in (a rehearsal): every number below is "
-                      "meaningless as a result; only the code path is being tested.")
-        return encoder
-
     def scaled(self, n: int, minimum: int = 1) -> int:
-        """``n`` shrunk by ``LABCLIP_SCALE`` (at least ``minimum``): scene counts, subsets, epochs."""
-        return n if self.scale >= 1 else max(minimum, math.ceil(n * self.scale))
+        """``n`` shrunk by ``LABCLIP_FRACTION`` (at least ``minimum``): scene counts, subsets, epochs."""
+        return n if self.fraction >= 1 else max(minimum, math.ceil(n * self.fraction))
 
     def summary(self) -> str:
         """One line for the top of a chapter."""
@@ -158,9 +147,9 @@ class Profile(ProfileSpec):
         models = name(self.model, self.pretrained)
         if (self.synthetic_model, self.synthetic_pretrained) != (self.model, self.pretrained):
             models = f"{name(self.synthetic_model, self.synthetic_pretrained)} (synthetic), {models} (real data)"
-        scale = f"; scale {self.scale:g}" if self.scale < 1 else ""
+        fraction = f"; fraction {self.fraction:g}" if self.fraction < 1 else ""
         return (f"Profile '{self.name}': {self.title}. Models: {models}; data: {self.data}; device: {self.device} "
-                f"({self.precision}){scale}; cache: {shown_path(self.cache_dir, CACHE_ENV)}")
+                f"({self.precision}){fraction}; cache: {shown_path(self.cache_dir, CACHE_ENV)}")
 
 
 def shown_path(path: Path, env: str) -> str:
@@ -213,17 +202,17 @@ def resolve_precision(requested: str | None, device: str) -> str:
     return requested
 
 
-def resolve_scale(value: str | None) -> float:
-    """``$LABCLIP_SCALE`` as a number in (0, 1]; 1 when unset."""
+def resolve_fraction(value: str | None) -> float:
+    """``$LABCLIP_FRACTION`` as a number in (0, 1]; 1 when unset."""
     if not value:
         return 1.0
     try:
-        scale = float(value)
+        fraction = float(value)
     except ValueError:
-        raise ValueError(f"${SCALE_ENV} must be a number in (0, 1], got {value!r}") from None
-    if not 0 < scale <= 1:
-        raise ValueError(f"${SCALE_ENV} must be a number in (0, 1], got {value!r}")
-    return scale
+        raise ValueError(f"${FRACTION_ENV} must be a number in (0, 1], got {value!r}") from None
+    if not 0 < fraction <= 1:
+        raise ValueError(f"${FRACTION_ENV} must be a number in (0, 1], got {value!r}")
+    return fraction
 
 
 def current_profile(name: str | None = None, *, device: str | None = None) -> Profile:
@@ -232,6 +221,9 @@ def current_profile(name: str | None = None, *, device: str | None = None) -> Pr
     ``name`` wins over ``$LABCLIP_PROFILE``, which wins over the default ``offline``.
     """
     chosen = (name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE).strip().lower()
+    if os.environ.get(OLD_FRACTION_ENV) and not os.environ.get(FRACTION_ENV):
+        raise ValueError(f"${OLD_FRACTION_ENV} was renamed ${FRACTION_ENV} (the share of scenes, items and epochs a "
+                         f"run keeps): set {FRACTION_ENV}={os.environ[OLD_FRACTION_ENV]} instead")
     if chosen not in PROFILE_SPECS:
         source = "argument" if name else f"${PROFILE_ENV}"
         raise ValueError(f"unknown profile {chosen!r} (from {source}); choose one of {sorted(PROFILE_SPECS)}")
@@ -250,39 +242,41 @@ def current_profile(name: str | None = None, *, device: str | None = None) -> Pr
         **{**asdict(spec), "model": model, "pretrained": pretrained, "synthetic_model": synthetic,
            "synthetic_pretrained": synthetic_pretrained}, device=resolved,
         precision=resolve_precision(os.environ.get(PRECISION_ENV), resolved) if chosen == "paper" else "fp32",
-        scale=resolve_scale(os.environ.get(SCALE_ENV)) if chosen == "paper" else 1.0,
+        fraction=resolve_fraction(os.environ.get(FRACTION_ENV)) if chosen == "paper" else 1.0,
         cache_dir=cache_dir, data_dir=data_dir,
     )
 
 
-def use_profile(name: str | None = None, *, seed: int = 0, verbose: bool = True) -> Profile:
-    """Resolve the profile for a chapter, seed everything and print which profile runs. In the offline profile,
-    install the published prebuilt artefacts when the cache has no miniature yet (:mod:`labclip_utils.artifacts`).
+# -- settings read by the package's lower layers (each a function, so a change of the environment is seen) ---------
+def mirror_source() -> str | None:
+    """``$LABCLIP_MIRROR`` (a URL or a folder that serves every download), without a trailing slash; None when
+    unset."""
+    value = os.environ.get(MIRROR_ENV, "").strip()
+    return value.rstrip("/") or None
 
-    Also honours ``$LABCLIP_NUM_THREADS`` (the book's runner sets it so that notebooks executing in
-    parallel do not fight over the cores).
-    """
-    from labclip_utils.reproducibility import seed_everything
 
-    profile = current_profile(name)
+def mirror_log() -> bool:
+    """Whether a mirror server logs each request (``$LABCLIP_MIRROR_LOG`` set)."""
+    return bool(os.environ.get(MIRROR_LOG_ENV))
+
+
+def progress_enabled() -> bool:
+    """False when ``$LABCLIP_PROGRESS=0`` (the book's runner: no progress-bar widgets on the published pages)."""
+    return os.environ.get(PROGRESS_ENV, "1").strip() != "0"
+
+
+def claims_enforced(profile: Profile) -> bool:
+    """Whether a false claim stops a chapter: always in the offline profile, in the paper profile only with
+    ``$LABCLIP_ENFORCE_CLAIMS=1`` (its numbers depend on real weights and data a rehearsal does not have)."""
+    return profile.is_offline or os.environ.get(ENFORCE_CLAIMS_ENV) == "1"
+
+
+def torch_threads() -> int | None:
+    """``$LABCLIP_NUM_THREADS`` as a positive whole number (None when unset): the book's runner sets it so that
+    notebooks executing in parallel do not fight over the cores."""
     threads = os.environ.get(THREADS_ENV)
-    if threads:
-        import torch
-
-        if not threads.strip().isdigit() or int(threads) < 1:
-            raise ValueError(f"${THREADS_ENV} must be a positive whole number, got {threads!r}")
-        torch.set_num_threads(int(threads))
-    seed_everything(seed)
-    if profile.name == "paper" and profile.device == "cpu" and profile.scale >= 1:
-        warnings.warn(
-            "the 'paper' profile runs a real CLIP on the full datasets; without a GPU this takes hours. "
-            "In Colab: Runtime > Change runtime type > GPU.",
-            stacklevel=2,
-        )
-    if verbose:
-        print(profile.summary())
-    if profile.is_offline:  # the Colab fast path: the published prebuilt miniature, when the cache has none yet
-        from labclip_utils.artifacts import ensure
-
-        ensure(profile.cache_dir, verbose=verbose)
-    return profile
+    if not threads:
+        return None
+    if not threads.strip().isdigit() or int(threads) < 1:
+        raise ValueError(f"${THREADS_ENV} must be a positive whole number, got {threads!r}")
+    return int(threads)

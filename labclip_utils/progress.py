@@ -7,15 +7,13 @@ carry no progress-bar widgets (they would render as frozen "0%" bars on the webs
 
 from __future__ import annotations
 
-import os
-
 from tqdm.auto import tqdm as _tqdm
 
-PROGRESS_ENV = "LABCLIP_PROGRESS"
+from labclip_utils.profile import progress_enabled
 
 
 def tqdm(*args, **kwargs):
     """``tqdm.auto.tqdm``, disabled when ``LABCLIP_PROGRESS=0``."""
-    if os.environ.get(PROGRESS_ENV, "1").strip() == "0":
+    if not progress_enabled():
         kwargs["disable"] = True
     return _tqdm(*args, **kwargs)

@@ -13,12 +13,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from labclip_utils.benchmarks import BENCHMARKS, aro, coco, downloads, load_benchmark, scene_tagger, text
+from labclip_utils.benchmarks import BENCHMARKS, aro, coco, load_benchmark, scene_tagger, text
+from labclip_utils.benchmarks import downloads as datasets
 from labclip_utils.benchmarks.offline import OfflineSizes, write_offline_benchmarks
 from labclip_utils.benchmarks.sugarcrepe import load_sugarcrepe
 from labclip_utils.benchmarks.suite import headline_table, restrict_to_vocabulary, run_suite
+from labclip_utils.io import downloads
 from labclip_utils.labclip import LabclipMap
 from labclip_utils.metrics import SUGARCREPE_FAMILIES
+from labclip_utils.profile import MIRROR_ENV
 from labclip_utils.store import EmbeddingStore
 from labclip_utils.tasks import BenchmarkFormatError
 
@@ -249,8 +252,8 @@ def test_a_mirror_folder_serves_the_clevr_renders_and_the_suite_reports_manual_d
         for path in renders.rglob("*"):
             if path.is_file() and path.name != "labclip.json":
                 z.write(path, path.relative_to(renders).as_posix())
-    monkeypatch.setenv(downloads.MIRROR_ENV, str(tmp_path / "mirror"))
-    assert downloads.source("clevr", downloads.DATASETS["clevr"][0]) == f"{tmp_path}/mirror/clevr/clevr_2obj.zip"
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path / "mirror"))
+    assert downloads.source("clevr", datasets.DATASETS["clevr"][0]) == f"{tmp_path}/mirror/clevr/clevr_2obj.zip"
     task = load_benchmark("clevr", tmp_path / "data", download=True, split_kind="paper")
     assert len(task) > 0 and (tmp_path / "data" / "clevr" / "output_2obj.csv").is_file()
     assert task.score == "raw_text_dot" and task.ties == "correct"
@@ -271,12 +274,12 @@ def test_a_mirror_folder_serves_the_clevr_renders_and_the_suite_reports_manual_d
 
 
 def test_manual_datasets_explain_themselves(tmp_path, monkeypatch):
-    monkeypatch.setattr(downloads, "fetch", lambda remote, root, progress=True, dataset="": root / remote.filename)
+    monkeypatch.setattr(datasets, "fetch", lambda remote, root, progress=True, dataset="": root / remote.filename)
     with pytest.raises(downloads.ManualDownloadRequired, match="flickr30k-images"):
-        downloads.fetch_dataset("flickr30k", tmp_path)
+        datasets.fetch_dataset("flickr30k", tmp_path)
     with pytest.raises(ValueError, match="unknown dataset"):
-        downloads.fetch_dataset("imagenet", tmp_path)
-    for name, files in downloads.DATASETS.items():
+        datasets.fetch_dataset("imagenet", tmp_path)
+    for name, files in datasets.DATASETS.items():
         for f in files:
             assert f.url.startswith("https://") or f.url.startswith("http://images.cocodataset.org") or (
                 f.url == downloads.GDRIVE and f.gdrive_id), f"{name}/{f.filename}"
@@ -284,7 +287,7 @@ def test_manual_datasets_explain_themselves(tmp_path, monkeypatch):
 
 # -- the playground and published values ------------------------------------------------------------------------
 def test_playground_scores_and_refuses_empty_captions(tiny_encoder):
-    from labclip_utils.playground import Playground
+    from labclip_utils.book.playground import Playground
     from labclip_utils.scenes import make_scenes
 
     scenes = make_scenes(8, "clevr", 2, seed=3, image_size=32)
@@ -311,10 +314,10 @@ def test_the_web_playground_data_holds_the_text_tower_its_word_ids_and_pythons_s
     import numpy as np
     import torch
 
+    from labclip_utils.book.playground import Playground
+    from labclip_utils.book.publish import publish_static
     from labclip_utils.models import load_miniature
     from labclip_utils.models.miniature import MiniatureConfig
-    from labclip_utils.playground import Playground
-    from labclip_utils.publish import publish_static
     from labclip_utils.scenes import make_scenes
 
     encoder = load_miniature(None, config=MiniatureConfig.tiny(), progress=False)
@@ -356,7 +359,7 @@ def test_the_web_playground_data_holds_the_text_tower_its_word_ids_and_pythons_s
 
 
 def test_publish_glues_values_and_the_papers(monkeypatch):
-    from labclip_utils import publish as pub
+    from labclip_utils.book import publish as pub
 
     glued = {}
     monkeypatch.setattr(pub, "_glue", lambda key, value: glued.__setitem__(key, value))
@@ -374,7 +377,7 @@ def test_publish_glues_values_and_the_papers(monkeypatch):
 def test_publish_figure_writes_only_for_the_book(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
-    from labclip_utils import publish as pub
+    from labclip_utils.book import publish as pub
 
     fig, ax = plt.subplots()
     ax.plot([0, 1])

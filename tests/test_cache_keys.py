@@ -13,7 +13,8 @@ from tests.conftest import ROOT
 SCRIPT = """
 import json, sys, torch
 import torch.nn.functional as F
-from labclip_utils.cache import cached_json, code_digest
+from labclip_utils.cache import cached_json
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.metrics import swap_accuracy
 g = torch.Generator().manual_seed(0)
 x = [F.normalize(torch.randn(50, 8, generator=g), dim=-1) for _ in range(3)]
@@ -39,6 +40,6 @@ def test_editing_the_computing_code_recomputes_the_cached_value(tmp_path):
     metrics = src / "labclip_utils" / "metrics.py"
     metrics.write_text(metrics.read_text() + "\n\ndef _an_edit() -> int:\n    return 1\n")
     assert run()[:2] == [value, False], "edited code: the value is computed again"
-    helper = src / "labclip_utils" / "plots.py"  # not imported by metrics: its edits do not matter here
+    helper = src / "labclip_utils" / "book" / "plots.py"  # not imported by metrics: its edits do not matter here
     helper.write_text(helper.read_text() + "\n")
     assert run()[:2] == [value, True]

@@ -8,7 +8,7 @@ import os
 import nbformat
 import pytest
 
-from labclip_utils.claims import ClaimError, claim, falls_by, near_chance, nonempty, rises_by, within_seeds
+from labclip_utils.book.claims import ClaimError, claim, falls_by, near_chance, nonempty, rises_by, within_seeds
 from labclip_utils.records import read_record
 from tests.conftest import ROOT
 
@@ -213,7 +213,7 @@ def test_nonempty_raises_on_an_empty_loop_in_every_profile(monkeypatch, profile)
 # -- a page whose false sentence fails its run ------------------------------------------------------------------------
 SENTENCE_FALSE = "the swap test on held-out combinations is above 0.9"
 SENTENCE_TRUE = "the swap test on held-out combinations is near chance"
-READ = ('from labclip_utils.claims import claim, near_chance\n'
+READ = ('from labclip_utils.book.claims import claim, near_chance\n'
         'from labclip_utils.records import read_record\n'
         'swap = read_record("miniature_seeds.csv").set_index("seed").loc[0, "swap"]')
 

@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 
-from labclip_utils.cli import main, write_embeddings
+from labclip_utils.cli import main
 from labclip_utils.labclip import load_labclip, synthetic_binding_embeddings
+from labclip_utils.triplets import write_embeddings
 
 
 def _file(tmp_path):

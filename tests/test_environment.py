@@ -1,7 +1,7 @@
 import pytest
 
-from labclip_utils.environment import environment_report, notebook_run_times, paper_downloads_table, profiles_table
-from labclip_utils.plots import plot_run_times
+from labclip_utils.book.environment import environment_report, notebook_run_times, paper_downloads_table, profiles_table
+from labclip_utils.book.plots import plot_run_times
 from labclip_utils.profile import current_profile
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>

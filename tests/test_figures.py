@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from labclip_utils import figures, plots  # noqa: E402
+from labclip_utils.book import figures, plots  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -179,10 +179,10 @@ def _png(fig) -> str:
 def test_the_figure_pack_names_files_by_what_they_show_and_lists_captions(tmp_path, monkeypatch):
     import importlib.util
 
-    from labclip_utils import publish
+    from labclip_utils.book import publish
 
     spec = importlib.util.spec_from_file_location("book", figures.__file__.replace(
-        "labclip_utils/figures.py", "tools/book.py"))
+        "labclip_utils/book/figures.py", "tools/book.py"))
     book = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(book)
     stage = tmp_path / "_stage"

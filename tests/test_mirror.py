@@ -9,8 +9,11 @@ import zipfile
 import pytest
 import requests
 
-from labclip_utils.benchmarks import downloads
-from labclip_utils.mirror import MANIFEST, MirrorHandler, parse_manifest, serve, write_manifest
+from labclip_utils.benchmarks import downloads as datasets
+from labclip_utils.io import downloads
+from labclip_utils.io.hashing import MANIFEST, parse_manifest
+from labclip_utils.io.mirror import MirrorHandler, serve, write_manifest
+from labclip_utils.profile import MIRROR_ENV
 from tests.conftest import ROOT
 
 
@@ -53,7 +56,7 @@ def test_server_answers_ranges_and_validators(small_mirror):
 
 def test_fetch_through_a_served_mirror_checks_the_manifest(small_mirror, tmp_path, monkeypatch):
     with serve(small_mirror) as url:
-        monkeypatch.setenv(downloads.MIRROR_ENV, url)
+        monkeypatch.setenv(MIRROR_ENV, url)
         folder = downloads.fetch(downloads.RemoteFile("val2017.zip", "https://example.invalid/val2017.zip",
                                                       extract="zip"), tmp_path / "data", progress=False,
                                  dataset="sugarcrepe")
@@ -80,7 +83,7 @@ def test_a_broken_mirror_file_fails_with_its_name(small_mirror, tmp_path, monkey
     archive.write_bytes(good[: len(good) // 2])  # truncated after the manifest was written: a bad checksum
     remote = downloads.RemoteFile("val2017.zip", "https://example.invalid/val2017.zip", extract="zip")
     with serve(small_mirror) as url:
-        monkeypatch.setenv(downloads.MIRROR_ENV, url)
+        monkeypatch.setenv(MIRROR_ENV, url)
         with pytest.raises(downloads.ChecksumError, match=r"val2017\.zip.*SHA256SUMS"):
             downloads.fetch(remote, tmp_path / "a", progress=False, dataset="sugarcrepe")
         assert not (tmp_path / "a" / "val2017.zip").exists() and not (tmp_path / "a" / "val2017").exists()
@@ -98,8 +101,8 @@ def test_rehearsal_prefetch_stops_at_a_broken_file(small_mirror, tmp_path, monke
 
     (small_mirror / "sugarcrepe" / "swap_att.json").write_text("tampered")
     with serve(small_mirror) as url:
-        monkeypatch.setenv(downloads.MIRROR_ENV, url)
-        monkeypatch.setitem(downloads.DATASETS, "sugarcrepe", (
+        monkeypatch.setenv(MIRROR_ENV, url)
+        monkeypatch.setitem(datasets.DATASETS, "sugarcrepe", (
             downloads.RemoteFile("swap_att.json", "https://example.invalid/swap_att.json"),))
         with pytest.raises(downloads.ChecksumError, match="swap_att.json"):
             rehearse.prefetch(tmp_path / "data", datasets=("sugarcrepe",))

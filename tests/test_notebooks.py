@@ -23,7 +23,7 @@ def test_pair_is_in_sync(source, book_tool):
     twin = source.with_suffix(".ipynb")
     assert twin.exists(), f"{twin.name} missing: run `make sync`"
     committed = nbformat.read(twin, as_version=4)
-    expected = book_tool.notebook_from_source(source)
+    expected = book_tool.twin_notebook(source)
     got = [(c.cell_type, c.source) for c in committed.cells]
     want = [(c.cell_type, c.source) for c in expected.cells]
     assert got == want, f"{twin.name} is out of sync with {source.name}: run `make sync`"
@@ -54,14 +54,34 @@ def test_kernel_is_python3(source):
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_first_cell_picks_profile_and_installs_only_in_colab(source):
+def test_first_cell_picks_the_profile_in_one_call(source):
+    """A chapter starts with its parameter and one call; the Colab install is the twin's business (below)."""
     nb = jupytext.read(source, fmt="py:percent")
     first = next(c for c in nb.cells if c.cell_type == "code")
     assert "parameters" in first.metadata.get("tags", []), f"{source.name}: first code cell must be tagged parameters"
-    assert "PROFILE = None" in first.source
+    code = [line for line in first.source.splitlines() if line.strip() and not line.startswith("#")]
+    assert code[0] == 'PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)'
+    assert code[-2:] == ["from labclip_utils import use_profile", "profile = use_profile(PROFILE)"], source.name
+    assert all(line.split(" = ")[0].isupper() for line in code[:-2]), f"{source.name}: only parameters before the call"
+    assert not any("google.colab" in c.source for c in nb.cells), f"{source.name}: the Colab install is `make sync`'s"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_the_twin_colab_opens_installs_only_in_colab(source, book_tool):
+    twin = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    code = [c for c in twin.cells if c.cell_type == "code"]
+    first = code[0]
+    assert first.get("id") == book_tool.COLAB_CELL_ID and "remove-cell" in first.metadata["tags"]
     assert 'if "google.colab" in sys.modules:' in first.source
-    assert f'url = "git+{labclip_utils.REPOSITORY_URL}"' in first.source
-    assert "use_profile(PROFILE)" in first.source
+    assert f"labclip-utils[paper] @ git+{labclip_utils.REPOSITORY_URL}" in first.source
+    assert "parameters" in code[1].metadata.get("tags", []), "the parameters cell follows the install cell"
+
+
+def test_a_chapter_that_carries_the_install_cell_itself_is_refused(book_tool, tmp_path):
+    source = tmp_path / "99_x.py"
+    source.write_text('# %%\nimport sys\nif "google.colab" in sys.modules:\n    pass\n')
+    with pytest.raises(ValueError, match="twin only"):
+        book_tool.twin_notebook(source, "https://example.org/x")
 
 
 def test_toc_lists_every_chapter_in_order(book_tool):
@@ -75,15 +95,15 @@ def test_toc_lists_every_chapter_in_order(book_tool):
 
 def test_repository_url_is_written_in_one_place(book_tool, tmp_path):
     """pyproject.toml holds the address; the package reads it from its metadata, the runner writes it into the staged
-    _config.yml (launch buttons) and `make sync` into every install cell."""
+    _config.yml (launch buttons) and `make sync` into every twin's install cell."""
     url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
     assert book_tool.repository_url() == url == labclip_utils.REPOSITORY_URL
     assert "url" not in (yaml.safe_load((ROOT / "_config.yml").read_text()).get("repository") or {})
     for source in SOURCES:
-        text = source.read_text()
-        assert book_tool.with_repository_url(text, url) == text, f"{source.name}: run `make sync`"
-    changed = book_tool.with_repository_url(SOURCES[0].read_text(), "https://example.org/fork")
-    assert 'url = "git+https://example.org/fork"' in changed
+        assert url not in source.read_text(), f"{source.name}: the address belongs in pyproject.toml only"
+    fork = book_tool.twin_notebook(SOURCES[0], "https://example.org/fork")
+    install = next(c for c in fork.cells if c.get("id") == book_tool.COLAB_CELL_ID)
+    assert "@ git+https://example.org/fork" in install.source
 
 
 def test_colab_install_brings_everything_the_paper_profile_imports_and_keeps_colabs_torch():
@@ -112,8 +132,9 @@ def test_colab_install_brings_everything_the_paper_profile_imports_and_keeps_col
         if req.name in ("torch", "torchvision"):
             assert not any(s.operator in ("==", "<", "<=", "~=") for s in req.specifier), \
                 f"{dep}: an upper bound or pin would make pip replace Colab's own torch"
-    first = next(c.source for c in jupytext.read(SOURCES[0], fmt="py:percent").cells if c.cell_type == "code")
-    assert '"install", "-q", f"labclip-utils[paper] @ {url}"' in first
+    twin = nbformat.read(SOURCES[0].with_suffix(".ipynb"), as_version=4)
+    first = next(c.source for c in twin.cells if c.cell_type == "code")  # the twin's install cell
+    assert '"install", "-q", "labclip-utils[paper] @ git+' in first
     assert "--upgrade" not in first and "-U" not in first.split() and "torch" not in first
 
 

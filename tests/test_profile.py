@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from labclip_utils import profile as prof
+from labclip_utils.session import ChapterProfile, use_profile
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
     for var in (prof.PROFILE_ENV, prof.MODEL_ENV, prof.PRETRAINED_ENV, prof.DEVICE_ENV, prof.DATA_ENV,
-                prof.SYNTHETIC_MODEL_ENV, prof.SYNTHETIC_PRETRAINED_ENV, prof.PRECISION_ENV, prof.SCALE_ENV):
+                prof.SYNTHETIC_MODEL_ENV, prof.SYNTHETIC_PRETRAINED_ENV, prof.PRECISION_ENV, prof.FRACTION_ENV):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv(prof.CACHE_ENV, str(tmp_path / "cache"))
 
@@ -70,9 +71,9 @@ def test_device_resolution():
 
 
 def test_use_profile_prints_and_seeds(capsys):
-    prof.use_profile()
+    use_profile()
     first = torch.rand(3)
-    prof.use_profile()
+    use_profile()
     second = torch.rand(3)
     assert torch.equal(first, second)
     out = capsys.readouterr().out
@@ -83,7 +84,7 @@ def test_use_profile_sets_threads(monkeypatch):
     before = torch.get_num_threads()
     monkeypatch.setenv(prof.THREADS_ENV, "1")
     try:
-        prof.use_profile(verbose=False)
+        use_profile(verbose=False)
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
@@ -93,11 +94,11 @@ def test_paper_on_cpu_warns(monkeypatch):
     if torch.cuda.is_available():
         pytest.skip("the warning is for CPU-only machines")
     with pytest.warns(UserWarning, match="without a GPU"):
-        prof.use_profile("paper", verbose=False)
+        use_profile("paper", verbose=False)
 
 
 def test_paper_downloads_are_listed():
-    from labclip_utils.environment import paper_downloads_table
+    from labclip_utils.book.environment import paper_downloads_table
 
     table = paper_downloads_table()
     assert {"coco", "aro", "sugarcrepe", "pug_spar", "pug_spare", "clevr"} <= set(table.index)
@@ -108,22 +109,22 @@ def test_paper_downloads_are_listed():
 def test_paper_backbones_per_experiment_precision_and_scale(monkeypatch):
     p = prof.current_profile("paper", device="cpu")
     assert p.backbone("synthetic") == ("ViT-L-14", "openai") and p.backbone("real") == ("ViT-B-32", "openai")
-    assert p.precision == "fp32" and p.scale == 1.0, "as OpenAI's clip package: fp32 on a CPU"
+    assert p.precision == "fp32" and p.fraction == 1.0, "as OpenAI's clip package: fp32 on a CPU"
     assert p.label("synthetic") == "CLIP (ViT-L-14/openai)"
     assert prof.resolve_precision("auto", "cuda") == "fp16"
     monkeypatch.setenv(prof.SYNTHETIC_MODEL_ENV, "ViT-B-32")
     monkeypatch.setenv(prof.PRECISION_ENV, "fp16")
-    monkeypatch.setenv(prof.SCALE_ENV, "0.02")
+    monkeypatch.setenv(prof.FRACTION_ENV, "0.02")
     p = prof.current_profile("paper", device="cpu")
     assert p.backbone("synthetic") == ("ViT-B-32", "openai") and p.precision == "fp16"
     assert p.scaled(10_000) == 200 and p.scaled(10, minimum=3) == 3
-    assert prof.current_profile("offline").scale == 1.0 and prof.current_profile("offline").label() == \
+    assert prof.current_profile("offline").fraction == 1.0 and prof.current_profile("offline").label() == \
         "CLIP (miniature)"
     for bad, message in (("2", "in \\(0, 1\\]"), ("x", "must be a number")):
-        monkeypatch.setenv(prof.SCALE_ENV, bad)
+        monkeypatch.setenv(prof.FRACTION_ENV, bad)
         with pytest.raises(ValueError, match=message):
             prof.current_profile("paper")
-    monkeypatch.setenv(prof.SCALE_ENV, "1")
+    monkeypatch.setenv(prof.FRACTION_ENV, "1")
     monkeypatch.setenv(prof.PRECISION_ENV, "int8")
     with pytest.raises(ValueError, match="unknown precision"):
         prof.current_profile("paper")
@@ -139,3 +140,19 @@ def test_the_profile_line_shows_no_folder_of_the_machine_that_built_the_site(mon
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert prof.shown_path(tmp_path / "home" / ".cache" / "labclip", prof.CACHE_ENV) == "~/.cache/labclip"
     assert prof.shown_path(Path("/srv/cache"), prof.CACHE_ENV) == "/srv/cache"
+
+
+def test_use_profile_returns_settings_that_load_their_encoders():
+    """The settings module knows nothing of models; the chapter's profile (the session's) loads them."""
+    assert not hasattr(prof.Profile, "load_encoder")
+    chapter = use_profile(verbose=False)
+    assert isinstance(chapter, ChapterProfile) and isinstance(chapter, prof.Profile)
+    assert {f: getattr(chapter, f) for f in prof.Profile.__dataclass_fields__} == \
+        {f: getattr(prof.current_profile(), f) for f in prof.Profile.__dataclass_fields__}
+
+
+def test_the_former_name_of_the_fraction_is_refused_not_ignored(monkeypatch):
+    monkeypatch.delenv(prof.FRACTION_ENV, raising=False)
+    monkeypatch.setenv(prof.OLD_FRACTION_ENV, "0.05")
+    with pytest.raises(ValueError, match="renamed \\$LABCLIP_FRACTION.*LABCLIP_FRACTION=0.05"):
+        prof.current_profile("paper")

@@ -17,9 +17,9 @@ import pytest
 
 from labclip_utils.benchmarks import text
 from labclip_utils.benchmarks.coco import coco_training_images, coco_training_pairs, load_coco_retrieval
+from labclip_utils.book.protocol import EXPERIMENTS, PROTOCOL, choices_for, protocol_table
 from labclip_utils.finetune import FinetuneConfig
 from labclip_utils.labclip import LabclipConfig
-from labclip_utils.protocol import EXPERIMENTS, PROTOCOL, choices_for, protocol_table
 from labclip_utils.scenes import load_scenes, make_scenes, save_scenes
 from labclip_utils.scenes.paper_split import clevr_paper_split, pug_pair_labels, pug_paper_split
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import labclip_utils.records as records
-from labclip_utils.cache import code_digest
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.records import StaleRecordError, read_record, record_digest
 
 

@@ -22,10 +22,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from labclip_utils.benchmarks import downloads
-from labclip_utils.cache import remove_stale_temporaries, share_like_folder, temporary_path
 from labclip_utils.cli import main as cli
-from labclip_utils.cli import write_embeddings
+from labclip_utils.io import downloads
+from labclip_utils.io.files import remove_stale_temporaries, share_like_folder, temporary_path
+from labclip_utils.io.mirror import serve
 from labclip_utils.labclip import (
     LabclipConfig,
     LabclipMap,
@@ -35,8 +35,9 @@ from labclip_utils.labclip import (
     synthetic_binding_embeddings,
 )
 from labclip_utils.metrics import swap_accuracy
-from labclip_utils.mirror import serve
+from labclip_utils.profile import MIRROR_ENV
 from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef
+from labclip_utils.triplets import write_embeddings
 from tests.conftest import ROOT
 
 D = 16
@@ -284,7 +285,7 @@ def test_a_truncated_archive_names_itself_and_does_not_poison_the_next_download(
         z.writestr("data/a.txt", "a" * 5000)
     good = (src / "data.zip").read_bytes()
     (src / "data.zip").write_bytes(good[:200])
-    monkeypatch.setenv(downloads.MIRROR_ENV, str(tmp_path))
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
     remote = downloads.RemoteFile("data.zip", "https://example.invalid/data.zip", extract="zip")
     root = tmp_path / "root"
     with pytest.raises(downloads.DownloadError, match=r"data\.zip: not a complete zip archive"):

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from labclip_utils.benchmarks import downloads
 from labclip_utils.cli import main as cli
+from labclip_utils.io import downloads
 from labclip_utils.labclip import LabclipConfig, LabclipMap, load_labclip, save_labclip, synthetic_binding_embeddings
+from labclip_utils.profile import MIRROR_ENV
 from labclip_utils.scale import StreamConfig, fit_streaming, shard_path, write_clip_retrieval
 from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef
 from tests.conftest import ROOT
@@ -121,7 +122,7 @@ def test_a_tar_gz_with_one_flipped_byte_is_not_unpacked_nor_its_hash_recorded(tm
     archive.write_bytes(bytes(raw))
     with pytest.raises(downloads.DownloadError, match=r"data\.tar\.gz: not a complete tar archive.*CRC"):
         downloads.check_archive(archive, "tar")
-    monkeypatch.setenv(downloads.MIRROR_ENV, str(tmp_path / "mirror"))
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path / "mirror"))
     downloads._MANIFESTS.clear()
     root = tmp_path / "root"
     remote = downloads.RemoteFile("data.tar.gz", "https://example.invalid/data.tar.gz", extract="tar")
@@ -206,7 +207,7 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[str, list[str], dict[str, str]]]:
     from safetensors.torch import save_file
 
     from labclip_utils.artifacts import MANIFEST, code_version
-    from labclip_utils.cli import write_embeddings
+    from labclip_utils.triplets import write_embeddings
 
     folder = _folder(tmp_path / "emb")
     stray = _folder(tmp_path / "stray")
@@ -305,9 +306,9 @@ def test_the_module_entry_point_ends_in_one_line_too(tmp_path):
 
 # -- silently accepted no more ------------------------------------------------------------------------------------
 def test_doubtful_inputs_are_refused_naming_the_item(tmp_path, monkeypatch):
-    from labclip_utils.claims import claim
-    from labclip_utils.profile import use_profile
+    from labclip_utils.book.claims import claim
     from labclip_utils.scale import compute_negatives
+    from labclip_utils.session import use_profile
 
     with pytest.raises(BenchmarkFormatError, match=r"item 1\): answer 0\.5 is not a whole option index"):
         ChoiceTask("t", [ImageRef(str(tmp_path / "x.png"))], [0, 0], [("a", "b"), ("c", "d")], [1, 0.5], np.zeros(2),
@@ -430,7 +431,7 @@ def test_unwritable_out_and_unreadable_benchmark_files_are_named(tmp_path_factor
         locked.mkdir(mode=0o700)
         (locked / "x.json").write_text("[]")
         emb = place / "emb.safetensors"
-        from labclip_utils.cli import write_embeddings
+        from labclip_utils.triplets import write_embeddings
 
         write_embeddings(emb, *synthetic_binding_embeddings(20, dim=8, code_dim=2))
         emb.chmod(0o644)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labclip_utils.tables import MISSING, html_table, show
+from labclip_utils.book.tables import MISSING, html_table, show
 
 
 def test_tables_read_cleanly():

@@ -10,11 +10,11 @@ through exactly the code a Colab student's run goes through:
   archive format and layout (COCO's zips and annotation files, the Karpathy JSONs, SugarCrepe's seven JSONs, ARO's
   JSONs and image zip, the CLEVR renders' zip, the PUG archives, spaCy's model tarball, NLTK's ``punkt_tab``),
   with a ``SHA256SUMS`` manifest, served over HTTP on 127.0.0.1 with byte ranges
-  (:mod:`labclip_utils.mirror`). The chapters see it only through ``LABCLIP_MIRROR``;
+  (:mod:`labclip_utils.io.mirror`). The chapters see it only through ``LABCLIP_MIRROR``;
 - **checkpoint files** of a random-init open_clip ``ViT-B-32``, loaded through open_clip's own
   ``pretrained=<file>`` path (``LABCLIP_PRETRAINED`` / ``LABCLIP_SYNTHETIC_PRETRAINED``). The file name says
   "random-init", and the chapters say so when they run on it: every number of a rehearsal is meaningless;
-- **a small scale** (``LABCLIP_SCALE``), so that the whole book runs on 2 CPU cores;
+- **a small fraction** (``LABCLIP_FRACTION``), so that the whole book runs on 2 CPU cores;
 - **one chapter run again in fp16** (:data:`FP16_CHAPTER`), the precision ``LABCLIP_PRECISION=auto`` picks on a GPU.
 
 The synthetic experiments use ``ViT-B-32`` too (``LABCLIP_SYNTHETIC_MODEL``): the paper's ViT-L/14 encodes about
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 WORK = ROOT / "_rehearsal"
-SCALE = "0.01"
+FRACTION = "0.01"
 IMAGE_SIZE = 64
 #: The datasets the chapters fetch in the paper profile (``clevr_multi`` is not used by any chapter).
 REHEARSED = ("clevr", "pug_spar", "pug_spare", "coco", "coco_train", "aro", "sugarcrepe", "flickr30k",
@@ -233,17 +233,18 @@ def mirror_version() -> str:
     """What the mirror is built from: this script and the package code that writes the files."""
     import hashlib
 
-    from labclip_utils.cache import code_digest
+    from labclip_utils.io.hashing import code_digest
 
     script = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
     return f"{script}-" + code_digest("labclip_utils.scenes", "labclip_utils.benchmarks.offline",
-                                      "labclip_utils.benchmarks.downloads", "labclip_utils.mirror")
+                                      "labclip_utils.benchmarks.downloads", "labclip_utils.io.downloads",
+                                      "labclip_utils.io.mirror")
 
 
 def build_mirror(folder: Path = WORK / "mirror", seed: int = 0) -> Path:
     """Write the rehearsal mirror once (rebuilt when this script or the code that writes it changes); return its
     folder."""
-    from labclip_utils.mirror import write_manifest
+    from labclip_utils.io.mirror import write_manifest
 
     stamp = folder / ".rehearsal-mirror.json"
     version = mirror_version()
@@ -273,7 +274,7 @@ def write_checkpoint(folder: Path = WORK / "checkpoints", model: str = "ViT-B-32
     import open_clip
     import torch
 
-    from labclip_utils.cache import atomic_write
+    from labclip_utils.io.files import atomic_write
 
     path = folder / f"{model}-random-init.pt"
     if path.is_file():
@@ -287,7 +288,7 @@ def write_checkpoint(folder: Path = WORK / "checkpoints", model: str = "ViT-B-32
 # -- the run --------------------------------------------------------------------------------------------------
 def rehearsal_env(mirror_url: str, checkpoint: Path, cache: Path) -> dict[str, str]:
     """The settings a rehearsal changes; everything else is the paper profile as a Colab user runs it."""
-    return {"LABCLIP_PROFILE": "paper", "LABCLIP_MIRROR": mirror_url, "LABCLIP_SCALE": SCALE,
+    return {"LABCLIP_PROFILE": "paper", "LABCLIP_MIRROR": mirror_url, "LABCLIP_FRACTION": FRACTION,
             "LABCLIP_MODEL": "ViT-B-32", "LABCLIP_PRETRAINED": str(checkpoint),
             "LABCLIP_SYNTHETIC_MODEL": "ViT-B-32", "LABCLIP_SYNTHETIC_PRETRAINED": str(checkpoint),
             "LABCLIP_CACHE_DIR": str(cache), "LABCLIP_DEVICE": "cpu"}
@@ -295,7 +296,8 @@ def rehearsal_env(mirror_url: str, checkpoint: Path, cache: Path) -> dict[str, s
 
 def prefetch(data_dir: Path, datasets: tuple[str, ...] = REHEARSED) -> None:
     """Fetch every dataset from the mirror once (a broken file fails here, named); manual data is reported."""
-    from labclip_utils.benchmarks.downloads import ManualDownloadRequired, fetch_dataset
+    from labclip_utils.benchmarks.downloads import fetch_dataset
+    from labclip_utils.io.downloads import ManualDownloadRequired
 
     for name in datasets:
         target = data_dir / {"coco_train": "coco"}.get(name, name)
@@ -311,7 +313,7 @@ def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool =
     """The whole rehearsal; ``only`` runs just these chapters (and builds no site), ``keep_cache`` reuses the last
     rehearsal's cache (both for debugging one chapter)."""
     import book
-    from labclip_utils.mirror import serve
+    from labclip_utils.io.mirror import serve
 
     mirror = build_mirror()
     checkpoint = write_checkpoint()
@@ -320,7 +322,7 @@ def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool =
         shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: every download and encoding happens in this run
     with serve(mirror) as url:
         os.environ.update(rehearsal_env(url, checkpoint, cache))
-        print(f"rehearsal: paper profile, mirror {url}, checkpoint {checkpoint.name}, scale {SCALE}", flush=True)
+        print(f"rehearsal: paper profile, mirror {url}, checkpoint {checkpoint.name}, fraction {FRACTION}", flush=True)
         prefetch(cache / "data")
         stage = WORK / "stage"
         book.stage(stage)

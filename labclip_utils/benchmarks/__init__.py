@@ -1,6 +1,6 @@
 """Benchmarks: loaders for the paper's evaluation sets, exact metrics, downloads and an evaluation runner.
 
->>> task = load_benchmark("sugarcrepe")                  # from the profile's data folder
+>>> task = load_benchmark("sugarcrepe", profile.data_dir, profile_name=profile.name)
 >>> table = evaluate(encoder, task, {"CLIP": None, "LABCLIP": fit.map})   # labclip_utils.evaluation
 
 Every loader returns a :class:`~labclip_utils.tasks.ChoiceTask` or :class:`~labclip_utils.tasks.RetrievalTask`;
@@ -15,10 +15,11 @@ from pathlib import Path
 
 from labclip_utils.benchmarks.aro import load_order, load_vg_attribution, load_vg_relation
 from labclip_utils.benchmarks.coco import coco_training_pairs, load_coco_retrieval
-from labclip_utils.benchmarks.downloads import DATASETS, ManualDownloadRequired, fetch_dataset
+from labclip_utils.benchmarks.downloads import DATASETS, fetch_dataset
 from labclip_utils.benchmarks.scenes import load_binding
 from labclip_utils.benchmarks.sugarcrepe import load_sugarcrepe
-from labclip_utils.benchmarks.text import LexiconTagger, SpacyTagger, Tagger, scene_tagger
+from labclip_utils.benchmarks.text import LexiconTagger, SpacyTagger, Tagger, ensure_sentence_splitter, scene_tagger
+from labclip_utils.io.downloads import ManualDownloadRequired
 from labclip_utils.tasks import Task
 
 
@@ -31,11 +32,12 @@ class BenchmarkSpec:
     dataset: str
     load: Callable[[Path, Tagger, str], Task]
     reference: str
-    #: The experiment (a row of :data:`labclip_utils.protocol.EXPERIMENTS`) its headline number belongs to.
+    #: The experiment (a row of :data:`labclip_utils.book.protocol.EXPERIMENTS`) its headline number belongs to.
     experiment: str
 
 
-def _spar_folder(root: Path) -> Path:
+def spar_folder(root: Path) -> Path:
+    """PUG:SPAR's folder under its dataset folder: ``PUG_SPAR/`` as the official archive unpacks, else the folder."""
     return root / "PUG_SPAR" if (root / "PUG_SPAR").is_dir() else root
 
 
@@ -43,7 +45,7 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (
     BenchmarkSpec("clevr", "CLEVR swap test", "clevr", lambda r, t, s: load_binding(r, "clevr", split_kind=s),
                   "johnson2017clevr", "clevr"),
     BenchmarkSpec("pug_spar", "PUG:SPAR swap test", "pug_spar",
-                  lambda r, t, s: load_binding(_spar_folder(r), "pug_spar", split_kind=s), "bordes2023pug", "pug_spar"),
+                  lambda r, t, s: load_binding(spar_folder(r), "pug_spar", split_kind=s), "bordes2023pug", "pug_spar"),
     BenchmarkSpec("pug_spare", "PUG:SPARE swap test", "pug_spare",
                   lambda r, t, s: load_binding(r, "pug_spare", split_kind=s), "koishigarina2025labclip", "pug_spare"),
     BenchmarkSpec("coco_retrieval", "COCO Karpathy test retrieval", "coco", lambda r, t, s: load_coco_retrieval(r),
@@ -69,35 +71,33 @@ def default_tagger(profile_name: str, data_root: str | Path | None = None) -> Ta
     if profile_name != "paper":
         return scene_tagger()
     if data_root is not None:
-        from labclip_utils.benchmarks.text import ensure_sentence_splitter
-
         ensure_sentence_splitter(data_root)
     return SpacyTagger(data_root=data_root)
 
 
-def load_benchmark(name: str, data_root: str | Path | None = None, *, tagger: Tagger | None = None,
+def load_benchmark(name: str, data_root: str | Path, *, profile_name: str = "offline", tagger: Tagger | None = None,
                    download: bool = False, split_kind: str | None = None, progress: bool = True) -> Task:
-    """Load benchmark ``name`` from ``data_root/<dataset>`` (default: the profile's data folder).
+    """Load benchmark ``name`` from ``data_root/<dataset>`` (a chapter passes its profile's ``data_dir``, or the
+    folder of the offline analogues, and its ``profile.name``: the paper profile tags captions with spaCy and splits
+    CLEVR and PUG the paper's way).
 
     With ``download=True`` the dataset is first fetched from its official source or the mirror (paper profile;
     large). ``split_kind`` splits CLEVR and PUG the paper's way (``"paper"``, the paper profile's default) or the
     book's (``"compositional"``, the offline default).
     """
-    from labclip_utils.profile import current_profile
-
     if name not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {name!r}; choose from {sorted(BENCHMARKS)}")
     spec = BENCHMARKS[name]
-    profile = current_profile()
-    root = Path(data_root) if data_root is not None else profile.data_dir
+    root = Path(data_root)
     folder = root / spec.dataset
     if download:
         fetch_dataset(spec.dataset, folder, progress=progress)
     if not folder.exists():
         raise FileNotFoundError(f"{folder}: no {spec.title} data here (pass download=True)")
-    split_kind = split_kind or ("paper" if profile.name == "paper" else "compositional")
-    return spec.load(folder, tagger or default_tagger(profile.name, root), split_kind)
+    split_kind = split_kind or ("paper" if profile_name == "paper" else "compositional")
+    return spec.load(folder, tagger or default_tagger(profile_name, root), split_kind)
 
 
 __all__ = ["BENCHMARKS", "BenchmarkSpec", "DATASETS", "LexiconTagger", "ManualDownloadRequired", "SpacyTagger",
-           "Tagger", "coco_training_pairs", "default_tagger", "fetch_dataset", "load_benchmark", "scene_tagger"]
+           "Tagger", "coco_training_pairs", "default_tagger", "fetch_dataset", "load_benchmark", "scene_tagger",
+           "spar_folder"]

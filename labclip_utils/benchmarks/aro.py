@@ -24,7 +24,7 @@ import numpy as np
 
 from labclip_utils.benchmarks.base import check_images_exist, format_error, inside, read_json, require
 from labclip_utils.benchmarks.text import Shuffler, Tagger, order_options, tokenizer_id
-from labclip_utils.cache import file_lock
+from labclip_utils.io.files import atomic_write, file_lock
 from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef, unique_images
 
 VG_FILES = {"vg_relation": "visual_genome_relation.json", "vg_attribution": "visual_genome_attribution.json"}
@@ -118,8 +118,6 @@ def stored_order_items(path: Path, tagger: Tagger, seed: int, max_captions: int 
     by the source file's hash, the tagger, the tokeniser and the seed, and written atomically under a lock, so
     parallel readers never see half a file and never generate twice; a damaged stored file is regenerated.
     """
-    from labclip_utils.cache import atomic_write
-
     source_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     limit = "" if max_captions is None else f".first{max_captions}"
     stored = path.with_name(f"{path.stem}.order.{tagger.id}.{tokenizer_id()}.seed{seed}{limit}.{source_hash}.json")

@@ -22,6 +22,8 @@ import numpy as np
 from labclip_utils.benchmarks.aro import read_karpathy_test
 from labclip_utils.benchmarks.base import check_images_exist, format_error, inside, read_json, require
 from labclip_utils.benchmarks.text import Shuffler, Tagger, negclip_negative, pre_caption
+from labclip_utils.labclip import LabclipConfig, fit_labclip
+from labclip_utils.store import encode
 from labclip_utils.tasks import BenchmarkFormatError, ImageRef, RetrievalTask, unique_images
 
 #: LABCLIP's COCO script cleans captions to at most this many words (ARO's retrieval code uses 30).
@@ -155,9 +157,6 @@ def coco_labclip(encoder, root: str | Path, tagger: Tagger, config=None, *, seed
     Uses the COCO recipe of the paper's code (Adam, lr 1e-3, batch 1024, 10 epochs, last epoch kept) unless
     ``config`` says otherwise. The embeddings of the ~113k images and ~566k captions go through the store.
     """
-    from labclip_utils.labclip import LabclipConfig, fit_labclip
-    from labclip_utils.store import encode
-
     config = config or LabclipConfig.coco()
     images, positives, negatives = coco_training_pairs(root, tagger, seed, restval=restval, limit=limit)
     emb = encode(encoder, images, positives + negatives, store=store, progress=progress)

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from labclip_utils.cache import file_lock
+from labclip_utils.io.files import file_lock, replace_folder
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.scenes import make_scenes, save_scenes
 from labclip_utils.scenes.captions import Pair, caption_text
 from labclip_utils.scenes.dataset import SceneDataset
@@ -193,8 +191,6 @@ def write_offline_benchmarks(root: str | Path, *, seed: int = 0, image_size: int
     The folder appears complete or not at all (built in a temporary sibling, renamed at the end, under a lock),
     so notebooks running in parallel share one copy.
     """
-    from labclip_utils.cache import code_digest
-
     settings = {"code": code_digest(__name__)[:12], "seed": seed, "image_size": image_size, **asdict(sizes)}
     tag = "-".join(str(v) for v in settings.values())
     folder = Path(root) / f"offline-{tag}"
@@ -202,9 +198,7 @@ def write_offline_benchmarks(root: str | Path, *, seed: int = 0, image_size: int
     with file_lock(folder):
         if (folder / "settings.json").is_file():
             return folder
-        tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir()
-        try:
+        def write(tmp: Path) -> None:
             base = 50_000 + 1000 * seed
             for k, world in enumerate(("clevr", "spar", "spare")):
                 write_binding(tmp / {"clevr": "clevr", "spar": "pug_spar", "spare": "pug_spare"}[world], world,
@@ -214,10 +208,6 @@ def write_offline_benchmarks(root: str | Path, *, seed: int = 0, image_size: int
             write_karpathy(tmp / "coco", "coco", sizes.karpathy_images, base + 30, image_size)
             write_karpathy(tmp / "flickr30k", "flickr30k", sizes.karpathy_images, base + 40, image_size)
             (tmp / "settings.json").write_text(json.dumps(settings, indent=1))
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        replace_folder(folder, write)
     return folder

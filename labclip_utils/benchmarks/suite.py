@@ -12,10 +12,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from labclip_utils.benchmarks import BENCHMARKS, ManualDownloadRequired, default_tagger, fetch_dataset, load_benchmark
+from labclip_utils.benchmarks import (
+    BENCHMARKS,
+    SYNTHETIC,
+    ManualDownloadRequired,
+    default_tagger,
+    fetch_dataset,
+    load_benchmark,
+    spar_folder,
+)
+from labclip_utils.benchmarks.scenes import binding_task, load_binding_scenes
 from labclip_utils.evaluation import evaluate
-from labclip_utils.labclip import LabclipConfig, LabclipMap
+from labclip_utils.labclip import LabclipConfig, LabclipMap, fit_on_dataset
 from labclip_utils.models.encoder import Encoder
+from labclip_utils.paper import paper_number
 from labclip_utils.progress import tqdm
 from labclip_utils.store import EmbeddingStore
 from labclip_utils.tasks import ChoiceTask, Task
@@ -61,7 +71,7 @@ def synthetic_config(name: str, epochs: int = 50) -> LabclipConfig:
 
 def run_suite(encoders: Encoder | Mapping[str, Encoder], maps: Mapping[str, LabclipMap | None],
               data_root: str | Path, *, names: Sequence[str] | None = None, profile_name: str = "offline",
-              real_a: str = "coco", download: bool = False, split_kind: str | None = None, scale: float = 1.0,
+              real_a: str = "coco", download: bool = False, split_kind: str | None = None, fraction: float = 1.0,
               store: EmbeddingStore | None = None, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate every benchmark in ``names`` (default: all registered) under each map.
 
@@ -71,10 +81,6 @@ def run_suite(encoders: Encoder | Mapping[str, Encoder], maps: Mapping[str, Labc
     the paper does. Returns ``(results, coverage)``: the tidy result table (with the experiment each row belongs to
     and the data its A was fitted on), and per benchmark how many items ran and how many were left out (and why).
     """
-    from labclip_utils.benchmarks import SYNTHETIC
-    from labclip_utils.benchmarks.scenes import binding_task, load_binding_scenes
-    from labclip_utils.labclip import fit_on_dataset
-
     if isinstance(encoders, Encoder):
         encoders = {"synthetic": encoders, "real": encoders}
     root = Path(data_root)
@@ -89,15 +95,17 @@ def run_suite(encoders: Encoder | Mapping[str, Encoder], maps: Mapping[str, Labc
                 fetch_dataset(spec.dataset, root / spec.dataset, progress=progress)
             if name in SYNTHETIC:
                 encoder = encoders["synthetic"]
-                ds = load_binding_scenes(root / spec.dataset if name != "pug_spar" else _spar(root), split_kind)
+                folder = root / spec.dataset
+                ds = load_binding_scenes(spar_folder(folder) if name == "pug_spar" else folder, split_kind)
                 task = binding_task(ds, name, "test")
-                epochs = max(1, round(50 * min(1.0, scale)))
+                epochs = max(1, round(50 * min(1.0, fraction)))
                 fit = fit_on_dataset(encoder, ds, synthetic_config(name, epochs), store=store, progress=progress)
                 task_maps = {label: (None if m is None else fit.map) for label, m in maps.items()}
                 origin, experiment = f"{name} training split", spec.experiment
             else:
                 encoder = encoders["real"]
-                task = load_benchmark(name, root, tagger=tagger, split_kind=split_kind, progress=progress)
+                task = load_benchmark(name, root, profile_name=profile_name, tagger=tagger, split_kind=split_kind,
+                                      progress=progress)
                 task_maps = dict(maps)
                 origin = "COCO (Karpathy train)" if real_a == "coco" else real_a
                 experiment = spec.experiment if real_a == "coco" else f"{spec.experiment}, A from {real_a}"
@@ -109,7 +117,7 @@ def run_suite(encoders: Encoder | Mapping[str, Encoder], maps: Mapping[str, Labc
         if task is None:
             coverage.append({**row, "items run": 0, "images": 0})
             continue
-        task = subsample(task, scale)
+        task = subsample(task, fraction)
         coverage.append({**row, "items run": len(task), "images": len(task.images)})
         table = evaluate(encoder, task, task_maps, store=store, progress=progress)
         table["benchmark"] = name
@@ -117,11 +125,6 @@ def run_suite(encoders: Encoder | Mapping[str, Encoder], maps: Mapping[str, Labc
         table["experiment"] = experiment
         results.append(table)
     return pd.concat(results, ignore_index=True), pd.DataFrame(coverage).set_index("benchmark")
-
-
-def _spar(root: Path) -> Path:
-    folder = root / "pug_spar"
-    return folder / "PUG_SPAR" if (folder / "PUG_SPAR").is_dir() else folder
 
 
 #: The headline number of each benchmark: (benchmark, subset, metric) → label.
@@ -156,8 +159,6 @@ PAPER_KEYS: dict[str, dict[str, str]] = {
 def headline_table(results: pd.DataFrame, with_paper: bool = True) -> pd.DataFrame:
     """One row per benchmark headline, one column per model, the experiment, and the paper's values (labelled)
     beside them only where the row was measured under the paper's protocol for that experiment."""
-    from labclip_utils.paper import paper_number
-
     keyed = results.set_index(["benchmark", "subset", "metric", "model"])["value"].sort_index()
     experiments = results.drop_duplicates("benchmark").set_index("benchmark")["experiment"] \
         if "experiment" in results else pd.Series(dtype=object)

@@ -21,6 +21,9 @@ from typing import Protocol
 
 import numpy as np
 
+from labclip_utils.benchmarks.downloads import fetch_dataset
+from labclip_utils.scenes.world import CLEVR_COLORS, SHAPES
+
 NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 ADJ_TAGS = frozenset({"JJ", "JJR", "JJS"})
 _STRIP = re.compile(r"([.!\"()*#:;~])")
@@ -57,8 +60,6 @@ def ensure_sentence_splitter(data_root: str | Path) -> bool:
     into ``<data_root>/nltk/tokenizers``). Returns whether it is available afterwards."""
     if sentence_splitter_available():
         return True
-    from labclip_utils.benchmarks.downloads import fetch_dataset
-
     folder = Path(data_root) / "nltk"
     fetch_dataset("nltk", folder / "tokenizers")
     use_nltk_data(folder)
@@ -136,8 +137,6 @@ class SpacyTagger:
         if self.data_root is None:
             raise RuntimeError(f"spaCy's {self.model!r} is not installed: python -m spacy download {self.model} "
                                "(or pass data_root= to fetch it through the download registry)")
-        from labclip_utils.benchmarks.downloads import fetch_dataset
-
         folder = fetch_dataset("spacy", self.data_root / "spacy")
         found = sorted(p.parent for p in folder.glob(f"*/{self.model}/{self.model}-*/config.cfg"))
         if not found:
@@ -161,8 +160,6 @@ class SpacyTagger:
 
 def scene_tagger() -> LexiconTagger:
     """The lexicon tagger for the book's scenes: shapes are nouns, colours adjectives."""
-    from labclip_utils.scenes.world import CLEVR_COLORS, SHAPES
-
     return LexiconTagger(SHAPES, CLEVR_COLORS)
 
 

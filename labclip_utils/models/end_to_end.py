@@ -22,7 +22,8 @@ import open_clip
 import torch
 import torch.nn.functional as F
 
-from labclip_utils.cache import cached_tensors, code_digest
+from labclip_utils.cache import cached_tensors
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.models.miniature import MiniatureConfig, build_miniature, miniature_encoder, pixels_to_tensor
 from labclip_utils.models.miniature_training import _cosine_lr, training_scenes
 from labclip_utils.progress import tqdm
@@ -81,13 +82,12 @@ def train_end_to_end(cfg: EndToEndConfig, progress: bool = True):
     return model, tokenizer, history
 
 
-def load_end_to_end(config: EndToEndConfig | None = None, *, cache_dir: str | Path | None = None,
-                    device: str = "cpu", progress: bool = True):
-    """The end-to-end tiny CLIP as an Encoder, trained on first use and cached (keyed by config and code)."""
-    from labclip_utils.profile import current_profile
-
+def load_end_to_end(config: EndToEndConfig | None = None, *, cache_dir: str | Path, device: str = "cpu",
+                    progress: bool = True):
+    """The end-to-end tiny CLIP as an Encoder, trained on first use and cached in ``cache_dir`` (a chapter passes its
+    profile's ``cache_dir``), keyed by config and code."""
     config = config or EndToEndConfig()
-    root = Path(cache_dir) if cache_dir else current_profile().cache_dir
+    root = Path(cache_dir)
     key = {**asdict(config), "code": code_digest("labclip_utils.models.end_to_end")}
 
     def compute() -> dict[str, torch.Tensor]:

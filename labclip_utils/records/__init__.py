@@ -17,6 +17,8 @@ from importlib.resources import files
 
 import pandas as pd
 
+from labclip_utils.io.hashing import code_digest
+
 RECORDS = ("miniature_seeds.csv", "miniature_design.csv")  # artifacts.json: see labclip_utils.artifacts
 
 #: For each record with a ``code_digest`` column: the script that writes it, and the code whose edits change its
@@ -28,9 +30,8 @@ RECORD_CODE: dict[str, tuple[str, tuple[str, ...]]] = {
     "miniature_design.csv": ("python experiments/miniature_design.py", _MEASURING_CODE),
 }
 NOT_NUMBERS = ("labclip_utils", "labclip_utils.profile", "labclip_utils.paper", "labclip_utils.benchmarks.*",
-               "labclip_utils.mirror", "labclip_utils.artifacts", "labclip_utils.progress", "labclip_utils.cache",
-               "labclip_utils.models.openclip", "labclip_utils.publish", "labclip_utils.claims",
-               "labclip_utils.records", "labclip_utils.tables", "labclip_utils.plots")
+               "labclip_utils.io.*", "labclip_utils.artifacts", "labclip_utils.progress", "labclip_utils.cache",
+               "labclip_utils.models.openclip", "labclip_utils.book.*", "labclip_utils.records")
 
 
 class StaleRecordError(RuntimeError):
@@ -39,8 +40,6 @@ class StaleRecordError(RuntimeError):
 
 def record_digest(name: str) -> str:
     """The digest that the code computing ``name``'s numbers has now (what a fresh run would write)."""
-    from labclip_utils.cache import code_digest
-
     return code_digest(*RECORD_CODE[name][1], exclude=NOT_NUMBERS)
 
 

@@ -3,9 +3,9 @@
 - **A profile label.** Each figure says, in its bottom-right corner and below everything else it draws, which
   profile built it: "offline profile: miniature CLIP, generated data", or the paper profile's CLIP backbones. A slide
   cut from the book can then not be mistaken for a figure of OpenAI's CLIP.
-  :func:`labclip_utils.plots.set_book_style` installs it as a matplotlib figure hook (``rcParams["figure.hooks"]``),
-  so it covers every figure pyplot creates: the plot helpers,
-  pandas' and seaborn's plots, a chapter's own ``plt.subplots``.
+  :func:`labclip_utils.book.plots.set_book_style` installs it as a matplotlib figure hook
+  (``rcParams["figure.hooks"]``), so it covers every figure pyplot creates: the plot helpers, pandas' and seaborn's
+  plots, a chapter's own ``plt.subplots``.
 - **A name and a caption.** :func:`describe` gives a figure's caption (what :func:`set_caption` set, else its
   suptitle or axes titles), a file name made from it and the profile label. In a notebook each displayed figure
   carries them in its output's metadata (``labclip``), where the teacher's figure pack reads them.
@@ -26,8 +26,12 @@ import numpy as np
 from matplotlib.text import Text
 from matplotlib.transforms import Affine2D, Bbox
 
+from labclip_utils.profile import Profile, current_profile
+
+#: The smallest font size of the book's figures (tick labels, legends, value labels, profile labels).
+MIN_FONT = 10
 CHECK_ENV = "LABCLIP_FIGURE_CHECK"
-HOOK = "labclip_utils.figures:label_profile"
+HOOK = "labclip_utils.book.figures:label_profile"
 #: Two boxes must share more than this many pixels (each way) to count as overlapping: touching is not covering.
 TOLERANCE_PX = 1.0
 #: Neighbouring tick labels of one axis must be at least this far apart (in em of a 10-point font).
@@ -55,15 +59,13 @@ def profile_label() -> str:
     synthetic = name(*profile.backbone("synthetic"))
     real = name(*profile.backbone("real"))
     models = f"CLIP {real}" if synthetic == real else f"CLIP {synthetic} (synthetic scenes), {real} (real data)"
-    scale = f", scale {profile.scale:g}" if profile.scale < 1 else ""
-    return f"{models}, {profile.name} profile{scale}"
+    fraction = f", fraction {profile.fraction:g}" if profile.fraction < 1 else ""
+    return f"{models}, {profile.name} profile{fraction}"
 
 
 def _chapter_profile():
     """The profile a chapter runs: the ``profile`` its first cell made with ``use_profile(PROFILE)`` (the PROFILE
     parameter wins over ``$LABCLIP_PROFILE``), else the one the environment selects."""
-    from labclip_utils.profile import Profile, current_profile
-
     try:
         from IPython import get_ipython
 
@@ -79,8 +81,6 @@ class ProfileLabel(Text):
     it never covers a tick label, a legend or a caption however the figure is laid out or cropped)."""
 
     def __init__(self, text: str, **kwargs):
-        from labclip_utils.plots import MIN_FONT
-
         super().__init__(0, 0, text, ha="right", va="top", fontsize=MIN_FONT, color="0.35", style="italic", **kwargs)
         self._pixel_xy = (0.0, 0.0)
         self._placing = False
@@ -465,7 +465,7 @@ class _CheckAtCellEnd(ast.NodeTransformer):
     """Appends :func:`check_open_figures` to every cell, keeping the cell's last expression as its displayed value."""
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
-        check = ast.parse("__import__('labclip_utils.figures').figures.check_open_figures()").body[0]
+        check = ast.parse("__import__('labclip_utils.book.figures').book.figures.check_open_figures()").body[0]
         if node.body and isinstance(node.body[-1], ast.Expr):
             last = node.body[-1]
             keep = ast.Assign(targets=[ast.Name("_labclip_cell_value", ast.Store())], value=last.value)

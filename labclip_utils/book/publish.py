@@ -13,8 +13,12 @@ from typing import Any
 
 import pandas as pd
 
-from labclip_utils.cache import atomic_write
-from labclip_utils.figures import check_figure, describe
+from labclip_utils.benchmarks.suite import PAPER_KEYS, SYNTHETIC_HEADLINES
+from labclip_utils.book.figures import check_figure, describe
+from labclip_utils.book.plots import plot_grouped_bars
+from labclip_utils.book.tables import show
+from labclip_utils.io.files import atomic_write
+from labclip_utils.paper import paper_number, paper_value
 
 FIGURES_ENV = "LABCLIP_FIGURES_DIR"
 STATIC_ENV = "LABCLIP_STATIC_DIR"
@@ -36,8 +40,6 @@ def publish(key: str, value: float, *, paper: dict[str, str] | None = None) -> f
         raise ValueError(f"refusing to publish NaN under {key!r}")
     _glue(key, value)
     if paper is not None:
-        from labclip_utils.paper import paper_value
-
         _glue(f"{key}_paper", paper_value(**paper))
     return value
 
@@ -46,8 +48,6 @@ def publish_paper(key: str, *, setting: str, metric: str, model: str) -> float:
     """Glue the paper's reported value for (setting, metric, model) under ``key`` (from
     :data:`labclip_utils.paper.PAPER_NUMBERS`, with its source), so that prose quotes the paper without typing a
     number. Returns the value."""
-    from labclip_utils.paper import paper_value
-
     value = paper_value(setting=setting, metric=metric, model=model)
     _glue(key, value)
     return value
@@ -59,7 +59,7 @@ def publish_figure(key: str, figure: Any) -> Path | None:
 
     A file rather than glue: MyST-NB pastes text across pages, but an image glued in one notebook and pasted in
     another page is not copied into the website. The write is atomic, so a page never shows half a file. The figure
-    must pass the overlap check (:func:`labclip_utils.figures.check_figure`); the PNG carries its caption and
+    must pass the overlap check (:func:`labclip_utils.book.figures.check_figure`); the PNG carries its caption and
     profile as text chunks (``Title``, ``Description``, ``labclip:*``), which the teacher's figure pack reads.
     """
     folder = os.environ.get(FIGURES_ENV)
@@ -96,8 +96,6 @@ def publish_ablation(ablation: Any) -> None:
     ``swap_<model>_<seen|heldout>``, plus the landing page's before/after figure ``swap_before_after``."""
     import matplotlib.pyplot as plt
 
-    from labclip_utils.plots import plot_grouped_bars
-
     columns = {"seen combinations": "seen", "held-out combinations": "heldout"}
     for model in ablation.index:
         for column, short in columns.items():
@@ -117,9 +115,6 @@ def publish_headlines(headline: Any, coverage: Any = None) -> None:
 
     With ``coverage`` (:func:`~labclip_utils.benchmarks.suite.run_suite`'s second table), also
     ``bench_not_run_table``: every benchmark that ran no item and why, so that a missing row is never silent."""
-    from labclip_utils.benchmarks.suite import PAPER_KEYS
-    from labclip_utils.paper import paper_number
-
     for label, row in headline.iterrows():
         bare = label.removesuffix(" (analogue)")
         for model in ("CLIP", "LABCLIP"):
@@ -133,9 +128,6 @@ def publish_headlines(headline: Any, coverage: Any = None) -> None:
             _glue(f"paper_{slug(label)}_{slug(model)}", paper_number(**where, model=model).value)
     # The real benchmarks as whole tables: a benchmark whose data is missing (Flickr30k's images are a manual
     # download) is then absent from the results page instead of breaking it.
-    from labclip_utils.benchmarks.suite import SYNTHETIC_HEADLINES
-    from labclip_utils.tables import show
-
     real = [label for label in headline.index if label.removesuffix(" (analogue)") not in SYNTHETIC_HEADLINES]
     _glue("bench_real_table", show(headline.loc[real, ["CLIP", "LABCLIP"]].astype(float).rename_axis("benchmark")))
     paper = {label: {model: paper_number(**where, model=model).value for model in ("CLIP", "LABCLIP")}

@@ -16,36 +16,19 @@ from __future__ import annotations
 
 import email.utils
 import http.server
-import os
 import re
 import threading
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from labclip_utils.io.files import atomic_write
+from labclip_utils.io.hashing import MANIFEST, sha256_of
+from labclip_utils.profile import mirror_log
 from labclip_utils.progress import tqdm
-
-MANIFEST = "SHA256SUMS"
-_LINE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
-
-
-def parse_manifest(text: str, where: str) -> dict[str, str]:
-    """``relative path → sha256`` from ``sha256sum``-format text; a malformed line is an error naming ``where``."""
-    out = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        match = _LINE.match(line.strip())
-        if not match:
-            raise ValueError(f"{where}: line {number} is not '<sha256>  <path>': {line[:80]!r}")
-        out[match.group(2)] = match.group(1)
-    return out
 
 
 def write_manifest(folder: str | Path, progress: bool = True) -> Path:
     """Hash every ``<dataset>/<file>`` in ``folder`` into ``folder/SHA256SUMS`` (written atomically)."""
-    from labclip_utils.benchmarks.downloads import sha256_of
-    from labclip_utils.cache import atomic_write
-
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: not a folder")
@@ -60,7 +43,7 @@ class MirrorHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with single byte ranges (``Range``, ``If-Range``), ``ETag`` and ``Last-Modified``."""
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
-        if os.environ.get("LABCLIP_MIRROR_LOG"):
+        if mirror_log():
             super().log_message(format, *args)
 
     def _validators(self, path: Path) -> tuple[str, str]:

@@ -7,17 +7,16 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from labclip_utils.figures import install, set_caption, slug
+from labclip_utils.book.figures import MIN_FONT, install, set_caption, slug
 
 #: The smallest font any figure uses (points). Figures are at most ~9 inches wide, so that on the page they are not
 #: scaled down much and their text stays readable.
-MIN_FONT = 10
 
 
 def set_book_style() -> None:
     """One look for every figure in the book, and tables rounded to 3 decimals. Every figure pyplot creates from
     now on names its profile in a corner, and in a notebook carries its name and caption for the figure pack
-    (:func:`labclip_utils.figures.install`; with ``$LABCLIP_FIGURE_CHECK=1`` each cell's figures are also checked
+    (:func:`labclip_utils.book.figures.install`; with ``$LABCLIP_FIGURE_CHECK=1`` each cell's figures are also checked
     for overlapping elements)."""
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold",

@@ -31,9 +31,11 @@ infinities and non-numbers are refused in every profile's check: they never make
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable
 from typing import TypeVar
+
+from labclip_utils.profile import claims_enforced, current_profile
+from labclip_utils.records import read_record
 
 T = TypeVar("T")
 
@@ -43,9 +45,8 @@ class ClaimError(AssertionError):
 
 
 def _enforced() -> bool:
-    from labclip_utils.profile import current_profile
-
-    return current_profile().is_offline or os.environ.get("LABCLIP_ENFORCE_CLAIMS") == "1"
+    """Whether a false claim stops the chapter (the chapter's profile and ``$LABCLIP_ENFORCE_CLAIMS``)."""
+    return claims_enforced(current_profile())
 
 
 def _number(statement: str, value: object, what: str = "value") -> float:
@@ -158,8 +159,6 @@ def within_seeds(statement: str, value: float, column: str, *, tolerance: float 
     record: the spread the seeds measured plus a stated tolerance, never widened by the spread's own width.
     An unknown column, or a column with missing or non-numeric entries, raises in every profile (a bug, not a
     result)."""
-    from labclip_utils.records import read_record
-
     value = _number(statement, value)
     tolerance = _bound(statement, "tolerance", tolerance)
     table = read_record(record)

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from labclip_utils.benchmarks.downloads import DATASETS, MANUAL
+from labclip_utils.conjunctive import TARGETS, conjunctive_search
+from labclip_utils.io.downloads import GDRIVE
+from labclip_utils.probing import multi_object_curve
 from labclip_utils.profile import PROFILE_SPECS, Profile
+from labclip_utils.scenes.evaluation import evaluation_scenes
 
 #: Set by the book's runner (tools/book.py) to the JUnit report of the notebooks executed before the setup chapter.
 RUN_REPORT_ENV = "LABCLIP_RUN_REPORT"
@@ -69,8 +74,6 @@ def profiles_table() -> pd.DataFrame:
 
 def paper_downloads_table() -> pd.DataFrame:
     """What the paper profile fetches: every dataset of the download registry, its files, sizes and sources."""
-    from labclip_utils.benchmarks.downloads import DATASETS, GDRIVE, MANUAL
-
     rows = []
     for name, files in DATASETS.items():
         hosts = sorted({"Google Drive (gdown)" if f.url == GDRIVE else f.url.split("/")[2] for f in files})
@@ -124,11 +127,6 @@ def paper_workload() -> pd.DataFrame:
     time a backbone is used, in reading order), how many images each backbone encodes (the scene counts the chapters
     use, the datasets' published sizes), and an estimate of the time on a T4 (see :data:`T4_ASSUMPTIONS`)."""
     import inspect
-
-    from labclip_utils.benchmarks.downloads import DATASETS
-    from labclip_utils.conjunctive import TARGETS, conjunctive_search
-    from labclip_utils.probing import multi_object_curve
-    from labclip_utils.scenes.evaluation import evaluation_scenes
 
     def default(fn, name):
         return inspect.signature(fn).parameters[name].default

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from labclip_utils.figures import set_caption
+from labclip_utils.book.figures import set_caption
 from labclip_utils.labclip import LabclipMap
 from labclip_utils.models.encoder import Encoder
 from labclip_utils.scenes.dataset import SceneDataset

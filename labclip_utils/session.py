@@ -1,0 +1,67 @@
+"""A chapter's session: the profile it runs, seeded, with the encoders that profile uses.
+
+:func:`use_profile` is the one call at the top of every chapter. It resolves the settings
+(:func:`labclip_utils.profile.current_profile`), sets torch's threads and every seed, prints which profile runs, and
+in the offline profile installs the published prebuilt artefacts when the cache has no miniature yet
+(:mod:`labclip_utils.artifacts`). It returns a :class:`ChapterProfile`: the settings plus
+:meth:`~ChapterProfile.load_encoder`, so a chapter loads its models from what it was given rather than from the
+environment.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+
+from labclip_utils.artifacts import ensure
+from labclip_utils.models import load_encoder
+from labclip_utils.models.encoder import Encoder
+from labclip_utils.profile import Experiment, Profile, current_profile, torch_threads
+from labclip_utils.reproducibility import seed_everything
+
+
+@dataclass(frozen=True)
+class ChapterProfile(Profile):
+    """A resolved :class:`~labclip_utils.profile.Profile` that can load its encoders."""
+
+    def load_encoder(self, experiment: Experiment = "real", *, random_init: bool = False) -> Encoder:
+        """The encoder this profile uses for an experiment (``random_init=True``: the same architecture before
+        training, the control of every probe). Prints which backbone ran, and warns when the weights are random."""
+        model, weights = self.backbone(experiment)
+        encoder = load_encoder(model, None if random_init else weights, self.device, precision=self.precision)
+        if not random_init:
+            print(f"{experiment} experiments run on {encoder.id} ({self.precision})")
+            if weights is not None and Path(weights).suffix in (".pt", ".bin", ".safetensors") and "random" in \
+                    Path(weights).name:
+                print("NOTE: these weights are a random-init stand-in (a rehearsal): every number below is "
+                      "meaningless as a result; only the code path is being tested.")
+        return encoder
+
+
+def use_profile(name: str | None = None, *, seed: int = 0, verbose: bool = True) -> ChapterProfile:
+    """Resolve the profile for a chapter, seed everything and print which profile runs. In the offline profile,
+    install the published prebuilt artefacts when the cache has no miniature yet (:mod:`labclip_utils.artifacts`).
+
+    Also honours ``$LABCLIP_NUM_THREADS`` (the book's runner sets it so that notebooks executing in
+    parallel do not fight over the cores).
+    """
+    settings = current_profile(name)
+    profile = ChapterProfile(**{f.name: getattr(settings, f.name) for f in fields(settings)})
+    threads = torch_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    seed_everything(seed)
+    if profile.name == "paper" and profile.device == "cpu" and profile.fraction >= 1:
+        warnings.warn(
+            "the 'paper' profile runs a real CLIP on the full datasets; without a GPU this takes hours. "
+            "In Colab: Runtime > Change runtime type > GPU.",
+            stacklevel=2,
+        )
+    if verbose:
+        print(profile.summary())
+    if profile.is_offline:  # the Colab fast path: the published prebuilt miniature, when the cache has none yet
+        ensure(profile.cache_dir, verbose=verbose)
+    return profile
