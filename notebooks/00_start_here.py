@@ -36,18 +36,12 @@
 #   Nothing is downloaded, so it runs anywhere, the same way every time.
 # - `paper`: the paper's pretrained CLIP models (open_clip) and its datasets. It needs a GPU and a network.
 #
-# In Colab the cell also installs the book's helper package, `labclip_utils`; elsewhere `make book` has done that.
-# To switch profile, set `PROFILE = "paper"` in this cell or the environment variable `LABCLIP_PROFILE=paper`.
+# In Colab, the notebook the rocket button opens has one more cell before this one: it installs the book's helper
+# package, `labclip_utils`, and does nothing anywhere else (`make book` has installed it). To switch profile, set
+# `PROFILE = "paper"` in this cell or the environment variable `LABCLIP_PROFILE=paper`.
 
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
-
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
 
 from labclip_utils import use_profile
 
@@ -66,7 +60,7 @@ profile = use_profile(PROFILE)
 # would pick the right one half of the time. That is the {term}`swap test` of {doc}`03_bag_of_words`.
 
 # %%
-from labclip_utils.plots import plot_scene_gallery, set_book_style
+from labclip_utils.book.plots import plot_scene_gallery, set_book_style
 from labclip_utils.scenes import make_scenes
 
 set_book_style()
@@ -95,8 +89,8 @@ fig = plot_scene_gallery({"two objects": examples}, n=4)
 # %% [markdown] tags=["method"]
 # ## Exercises
 #
-# 1. Open {doc}`03_bag_of_words` in Colab from the rocket button and run its cells. What does the first cell print,
-#    and how long does the chapter take before its first figure?
+# 1. Open {doc}`03_bag_of_words` in Colab from the rocket button and run its cells. What does the cell that calls
+#    `use_profile` print, and how long does the chapter take before its first figure?
 # 2. Look at the four scenes above. For which of them would a model that sees only the *colours* in the image, and
 #    not where they are, still pick the right caption?
 #

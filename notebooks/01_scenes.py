@@ -28,13 +28,6 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
@@ -44,7 +37,7 @@ import time
 
 import pandas as pd
 
-from labclip_utils.plots import plot_object_counts, plot_scene_gallery, plot_scores, set_book_style
+from labclip_utils.book.plots import plot_object_counts, plot_scene_gallery, plot_scores, set_book_style
 from labclip_utils.scenes import NEGATIVES, blind_swap_accuracy, caption_text, make_scenes, render, split_report
 from labclip_utils.scenes.world import sample_scene, scene_seed
 
@@ -113,7 +106,7 @@ print(f"64 px: {rate64:,.0f} scenes/s (sampling + rendering); 224 px: {rate224:,
 # order).
 
 # %%
-from labclip_utils.tables import show
+from labclip_utils.book.tables import show
 
 scene = make_scenes(1, "clevr", 3, seed=4)
 rows = []
@@ -154,7 +147,7 @@ iid = clevr.with_settings(split="iid")
 show(split_report(iid.pairs, iid.split))
 
 # %% tags=["remove-cell"]
-from labclip_utils.claims import claim
+from labclip_utils.book.claims import claim
 
 leaked = split_report(iid.pairs, iid.split).loc["test"]
 claim("with the i.i.d. split most test combinations were also seen in training",
@@ -188,7 +181,7 @@ fig = plot_scores(blind["mirrored negative"].to_dict(),
 show(blind)
 
 # %% tags=["remove-cell"]
-from labclip_utils.claims import claim
+from labclip_utils.book.claims import claim
 
 claim("with mirrored negatives the caption-only model passes spar outright", blind.loc["spar", "mirrored negative"],
       above=0.95)
@@ -231,7 +224,7 @@ with tempfile.TemporaryDirectory() as tmp:
 
 # %% tags=["remove-cell"]
 # Exercise 1's answer, computed here so that the solution below quotes it.
-from labclip_utils.publish import publish
+from labclip_utils.book.publish import publish
 from labclip_utils.scenes import CaptionStyle
 
 shuffled = make_scenes(2000, "spar", n_objects=2, seed=0, image_size=SIZE,

@@ -33,13 +33,6 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
@@ -68,12 +61,12 @@ profile = use_profile(PROFILE)
 import pandas as pd
 from IPython.display import display
 
-from labclip_utils.claims import claim, falls_by, near_chance, nonempty, rises_by, within_seeds
+from labclip_utils.book.claims import claim, falls_by, near_chance, nonempty, rises_by, within_seeds
+from labclip_utils.book.plots import plot_grouped_bars, plot_training_curves, set_book_style
+from labclip_utils.book.publish import publish
+from labclip_utils.book.tables import show
 from labclip_utils.diagnosis import diagnose
-from labclip_utils.plots import plot_grouped_bars, plot_training_curves, set_book_style
-from labclip_utils.publish import publish
 from labclip_utils.scenes import evaluation_scenes
-from labclip_utils.tables import show
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
@@ -137,7 +130,7 @@ if profile.is_offline:
 #   combinations only, with the paper's recipe ({doc}`06_labclip` looks at it in detail).
 
 # %%
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.scale)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
 control = profile.load_encoder("synthetic", random_init=True)  # the same architecture before training
 diagnosis = diagnose(encoder, scenes, control=control)
 fig = plot_grouped_bars(diagnosis.probe_table(), chance=diagnosis.chance, title="Per-object colour probes")
@@ -385,8 +378,8 @@ show(diagnosis.beside_paper().rename(columns={"this book": f"this book, {profile
 # itself is not changed.
 
 # %%
+from labclip_utils.book.plots import plot_sweep
 from labclip_utils.models.miniature_sweep import alignment_sweep
-from labclip_utils.plots import plot_sweep
 
 if profile.is_offline:
     sweep = alignment_sweep(encoder, {"held-out": scenes.heldout(), "seen": scenes.seen},

@@ -26,13 +26,6 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
@@ -40,14 +33,14 @@ profile = use_profile(PROFILE)
 # %%
 import pandas as pd
 
-from labclip_utils.claims import claim
-from labclip_utils.plots import set_book_style
+from labclip_utils.book.claims import claim
+from labclip_utils.book.plots import set_book_style
 from labclip_utils.scenes import evaluation_scenes
 from labclip_utils.store import embed_scenes
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.scale)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
 test = embed_scenes(encoder, scenes.pool).select("test")
 seen = embed_scenes(encoder, scenes.seen)
 print(f"{len(test)} scenes of held-out combinations, {len(seen)} of seen combinations")
@@ -76,8 +69,8 @@ print(f"swap test on held-out combinations: {swap_test(test.images, test.caption
 # code does.
 
 # %%
+from labclip_utils.book.tables import show
 from labclip_utils.evaluation import evaluate, result
-from labclip_utils.tables import show
 from labclip_utils.tasks import swap_task
 
 tables = {name: evaluate(encoder, task, {"CLIP": None}) for name, task in {
@@ -136,7 +129,7 @@ claim("reverse recall is far from 0: the swap is the model's first choice about 
 # prefers the swap by the widest margin. The scores are cosine similarities.
 
 # %%
-from labclip_utils.plots import plot_swap_gallery
+from labclip_utils.book.plots import plot_swap_gallery
 
 true_scores = (test.images * test.captions).sum(-1)
 swap_scores = (test.images * test.negatives).sum(-1)
@@ -167,8 +160,8 @@ claim("a caption and its swap land almost on the same point", twin, above=0.85)
 # cube"), and written in the caption's own order ("a red cube and a blue cone").
 
 # %%
-from labclip_utils.plots import plot_scores
-from labclip_utils.publish import publish
+from labclip_utils.book.plots import plot_scores
+from labclip_utils.book.publish import publish
 from labclip_utils.scenes import blind_swap_accuracy, make_scenes
 
 rows = {}

@@ -32,28 +32,21 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
 
 # %%
+from labclip_utils.book.plots import plot_grouped_bars, set_book_style
+from labclip_utils.book.publish import publish, publish_paper
 from labclip_utils.diagnosis import diagnose
-from labclip_utils.plots import plot_grouped_bars, set_book_style
 from labclip_utils.probing import multi_object_curve
-from labclip_utils.publish import publish, publish_paper
 from labclip_utils.scenes import evaluation_scenes
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
 control = profile.load_encoder("synthetic", random_init=True)
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.scale)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
 
 # %% [markdown]
 # ## Two objects per scene
@@ -100,8 +93,8 @@ print(f"image-embedding colour probe on held-out combinations: {image_probe:.3f}
 # CPU threads the linear algebra runs on can flip a prediction or two.
 
 # %%
+from labclip_utils.book.tables import show
 from labclip_utils.probing import object_probe
-from labclip_utils.tables import show
 
 package_probe = object_probe(train_x, train_scenes, {"heldout": (pool.select("test").images, scenes.heldout())})
 assert abs(package_probe["heldout"] - image_probe) < 1e-9, "the page's probe and the package's differ"
@@ -140,7 +133,7 @@ show(probes)
 # falls far below the trained tower. That is why the paper's argument leans on the image probe.
 
 # %% tags=["remove-cell"]
-from labclip_utils.claims import claim, falls_by, nonempty
+from labclip_utils.book.claims import claim, falls_by, nonempty
 
 claim("the cached diagnosis differs from the page's probe at most in the fourth decimal",
       abs(diagnosis.probes["image emb."].heldout - image_probe), below=1e-3)
@@ -163,7 +156,7 @@ claim("the random-init text control is about as high", held["random-init text"] 
 # drawn on the same axes.
 
 # %%
-from labclip_utils.plots import plot_curves
+from labclip_utils.book.plots import plot_curves
 
 curve = multi_object_curve(encoder, control, image_size=profile.image_size, n=profile.scaled(2000, minimum=40))
 fig = plot_curves(curve, "objects", "top-k set accuracy", "features", "Multi-object probes on held-out combinations")
@@ -221,8 +214,8 @@ claim("and lower with more", bow_2 - bow_6, above=0.1)
 # 16 objects; here are two with 4 and two with 16 (the first of each pair holds the target).
 
 # %%
+from labclip_utils.book.plots import plot_scene_gallery
 from labclip_utils.conjunctive import conjunctive_search, search_scenes
-from labclip_utils.plots import plot_scene_gallery
 
 target = ("red", "sphere", "green", "cube")
 fig = plot_scene_gallery({f"{n} objects": search_scenes(target, n, 2, image_size=profile.image_size)[0]

@@ -29,13 +29,6 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
@@ -44,7 +37,9 @@ profile = use_profile(PROFILE)
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from labclip_utils.claims import claim
+from labclip_utils.book.claims import claim
+from labclip_utils.book.plots import plot_clouds, plot_histograms, plot_spectra, set_book_style
+from labclip_utils.book.publish import publish, publish_paper
 from labclip_utils.diagnosis import diagnose
 from labclip_utils.gap import (
     REPORTED_GAPS,
@@ -56,15 +51,13 @@ from labclip_utils.gap import (
     pair_cosines,
     random_pair_cosines,
 )
-from labclip_utils.plots import plot_clouds, plot_histograms, plot_spectra, set_book_style
-from labclip_utils.publish import publish, publish_paper
 from labclip_utils.scenes import evaluation_scenes
 from labclip_utils.store import embed_texts
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
 control = profile.load_encoder("synthetic", random_init=True)
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.scale)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
 diagnosis = diagnose(encoder, scenes, control=control)  # the diagnosis of the miniature chapter (cached)
 A = diagnosis.fit.map
 test = diagnosis.embeddings["pool"].select("test")
@@ -83,7 +76,7 @@ print(f"held-out test scenes: {len(test)}")
 #   really spreads along.
 
 # %%
-from labclip_utils.tables import show
+from labclip_utils.book.tables import show
 
 
 def geometry(images, texts) -> dict[str, float]:

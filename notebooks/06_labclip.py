@@ -28,14 +28,7 @@
 
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
-CLIP_FT_EPOCHS = None  # paper profile: None = the paper's 50 (times LABCLIP_SCALE); hours on a T4, so try 2 in class
-
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
+CLIP_FT_EPOCHS = None  # paper profile: None = the paper's 50 (times LABCLIP_FRACTION); hours on a T4, so try 2 in class
 
 from labclip_utils import use_profile
 
@@ -46,14 +39,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from labclip_utils.claims import claim, near_chance, nonempty, rises_by
-from labclip_utils.plots import set_book_style
+from labclip_utils.book.claims import claim, near_chance, nonempty, rises_by
+from labclip_utils.book.plots import set_book_style
 from labclip_utils.scenes import evaluation_scenes
 from labclip_utils.store import embed_scenes
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.scale)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
 pool = embed_scenes(encoder, scenes.pool)  # cached: the earlier chapters encoded the same scenes
 seen = embed_scenes(encoder, scenes.seen)
 train, val, test = (pool.select(s) for s in ("train", "val", "test"))
@@ -118,7 +111,7 @@ print(f"fitted a {A.shape[0]}×{A.shape[1]} matrix; learned logit scale {t.exp()
 # Did it work? The swap test of {doc}`03_bag_of_words`, with the captions mapped by $A$:
 
 # %%
-from labclip_utils.tables import show
+from labclip_utils.book.tables import show
 
 
 def swap_test(images, captions, negatives):
@@ -144,8 +137,8 @@ show(on_page)
 # Same data, same seed, same batches: the same matrix.
 
 # %%
+from labclip_utils.book.plots import plot_labclip_history
 from labclip_utils.labclip import LabclipConfig, fit_on_scenes
-from labclip_utils.plots import plot_labclip_history
 
 result_fit = fit_on_scenes(encoder, scenes, LabclipConfig())
 difference = (result_fit.map.A - A).abs().max().item()
@@ -173,10 +166,10 @@ assert difference < 1e-4, "the page's loop and the package must fit the same A"
 # %%
 from dataclasses import replace
 
+from labclip_utils.book.plots import plot_grouped_bars
+from labclip_utils.book.publish import publish_ablation
 from labclip_utils.evaluation import evaluate, result
 from labclip_utils.finetune import FinetuneConfig, finetune_clip
-from labclip_utils.plots import plot_grouped_bars
-from labclip_utils.publish import publish_ablation
 from labclip_utils.tasks import swap_task
 
 sb = fit_on_scenes(encoder, scenes, LabclipConfig(loss="sb"), progress=False)
@@ -237,7 +230,7 @@ for column in nonempty("the ablation's columns", list(ablation)):
 # How many swap partners a random batch of 128 training scenes holds (the text above, and exercise 4's answer).
 import itertools
 
-from labclip_utils.publish import publish
+from labclip_utils.book.publish import publish
 from labclip_utils.scenes import splits
 
 
@@ -299,7 +292,7 @@ show(partners)
 # the effect of the alignment sweep in {doc}`02_miniature`, seen from the side of $A$.
 
 # %% tags=["remove-cell"]
-from labclip_utils.publish import publish
+from labclip_utils.book.publish import publish
 
 held_column = "held-out combinations"
 for split in nonempty("the partner table's columns", list(partners)):
@@ -357,8 +350,8 @@ for column in nonempty("the retrieval columns", list(recall)):
 # is moved. The image of its entries shows whether the change is spread out or concentrated.
 
 # %%
+from labclip_utils.book.plots import plot_spectrum
 from labclip_utils.labclip import matrix_summary
-from labclip_utils.plots import plot_spectrum
 
 summary = matrix_summary(result_fit.map.A)
 fig = plot_spectrum(result_fit.map.A)
@@ -413,7 +406,7 @@ show(cosines)
 # The probes agree more after $A$, as in the paper, though by less than on real CLIP.
 
 # %% tags=["remove-cell"]
-from labclip_utils.publish import publish_paper
+from labclip_utils.book.publish import publish_paper
 
 paper_rise = (publish_paper("paper_probe_cos_after", setting="CLEVR", metric="probe-direction cosine, after A",
                              model="LABCLIP")

@@ -31,13 +31,6 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
@@ -46,9 +39,9 @@ profile = use_profile(PROFILE)
 import pandas as pd
 
 from labclip_utils.benchmarks import BENCHMARKS
-from labclip_utils.claims import claim, falls_by, near_chance, nonempty, rises_by
-from labclip_utils.plots import set_book_style
-from labclip_utils.tables import show
+from labclip_utils.book.claims import claim, falls_by, near_chance, nonempty, rises_by
+from labclip_utils.book.plots import set_book_style
+from labclip_utils.book.tables import show
 
 set_book_style()
 suffix = "" if not profile.is_offline else " (analogue)"
@@ -83,7 +76,7 @@ else:
     config = LabclipConfig.coco()
     config = LabclipConfig(lr=config.lr, batch_size=config.batch_size, epochs=profile.scaled(config.epochs))
     real_map = coco_labclip(encoders["real"], coco, SpacyTagger(data_root=data_root), config,
-                            limit=None if profile.scale >= 1 else profile.scaled(113_287, minimum=64)).map
+                            limit=None if profile.fraction >= 1 else profile.scaled(113_287, minimum=64)).map
     real_a = "coco"
 data_kind = "offline analogues" if profile.is_offline else "downloaded datasets"
 print(f"data: {data_kind} ({data_root.name}); the real benchmarks' A was fitted on {real_a}")
@@ -101,12 +94,12 @@ print(f"data: {data_kind} ({data_root.name}); the real benchmarks' A was fitted 
 from labclip_utils.benchmarks.suite import headline_table, run_suite
 
 results, coverage = run_suite(encoders, {"CLIP": None, "LABCLIP": real_map}, data_root, profile_name=profile.name,
-                              real_a=real_a, download=not profile.is_offline, scale=profile.scale)
+                              real_a=real_a, download=not profile.is_offline, fraction=profile.fraction)
 show(coverage.assign(title=coverage["title"] + suffix))
 
 # %%
-from labclip_utils.plots import plot_benchmarks
-from labclip_utils.publish import publish_headlines
+from labclip_utils.book.plots import plot_benchmarks
+from labclip_utils.book.publish import publish_headlines
 
 headline = headline_table(results)
 publish_headlines(headline, coverage)  # the landing and results pages paste these
@@ -191,7 +184,7 @@ from labclip_utils.labclip import fit_on_dataset
 
 clevr = load_binding_scenes(data_root / BENCHMARKS["clevr"].dataset, "paper" if not profile.is_offline else
                             "compositional")
-book_scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.scale)
+book_scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
 fits = {"A fitted on this CLEVR": fit_on_dataset(encoders["synthetic"], clevr, synthetic_config("clevr"),
                                                  progress=False),
         "A of chapter 06 (the book's scenes)": fit_on_scenes(encoders["synthetic"], book_scenes, progress=False)}
@@ -213,7 +206,7 @@ show(two_clevr.rename_axis("model"))
 # report different CLEVR numbers.
 
 # %% tags=["remove-cell"]
-from labclip_utils.publish import publish
+from labclip_utils.book.publish import publish
 
 column = "swap test on this CLEVR's test items"
 publish("clevr_book_train", two_clevr.loc["A of chapter 06 (the book's scenes)", "training scenes"])
@@ -306,7 +299,7 @@ show(sugar.rename_axis(f"SugarCrepe{suffix} subset"))
 from labclip_utils.benchmarks import load_benchmark
 from labclip_utils.evaluation import choice_scores, encode_task
 
-order = load_benchmark("coco_order", data_root)
+order = load_benchmark("coco_order", data_root, profile_name=profile.name)
 emb = encode_task(encoders["real"], order, progress=False)
 scores = {model: choice_scores(emb, order.head(1), a)[0] for model, a in {"CLIP": None, "LABCLIP": real_map}.items()}
 show(pd.DataFrame({"option": order.options[0], **scores},
@@ -365,7 +358,7 @@ if profile.is_offline:
     from labclip_utils.models import load_encoder
 
     control = load_encoder("ViT-B-32")  # random init: no download
-    relation = load_benchmark("vg_relation", data_root).head(24)
+    relation = load_benchmark("vg_relation", data_root, profile_name=profile.name).head(24)
     display(show(evaluate(control, relation, progress=False)[["metric", "value", "items", "definition"]]))
 
 # %% tags=["remove-cell"]
@@ -373,18 +366,18 @@ if profile.is_offline:
 from labclip_utils.benchmarks import default_tagger, load_benchmark
 from labclip_utils.benchmarks.aro import load_order
 from labclip_utils.benchmarks.suite import restrict_to_vocabulary, subsample
+from labclip_utils.book.publish import publish
 from labclip_utils.evaluation import choice_scores, encode_task
 from labclip_utils.metrics import choice_credit, macro_accuracy
-from labclip_utils.publish import publish
 
 
 def readable_task(task):
     """The task as run_suite runs it: the items the encoder can read, subsampled to the profile's scale."""
-    return subsample(restrict_to_vocabulary(encoders["real"], task)[0], profile.scale)
+    return subsample(restrict_to_vocabulary(encoders["real"], task)[0], profile.fraction)
 
 
 # Exercise 1: VG-Attribution's macro average with every attribute pair kept.
-vga = load_benchmark("vg_attribution", data_root)
+vga = load_benchmark("vg_attribution", data_root, profile_name=profile.name)
 credit = choice_credit(choice_scores(encode_task(encoders["real"], vga, progress=False), vga), vga.answer, vga.ties)
 all_pairs, per_pair = macro_accuracy(credit, vga.group, min_count=1)
 vga_filtered = result(results[results["benchmark"] == "vg_attribution"], "CLIP", "macro accuracy")
@@ -397,7 +390,7 @@ if profile.is_offline:
     claim("so the filter changes nothing offline", abs(all_pairs - vga_filtered), below=1e-9)
 
 # Exercise 2: SugarCrepe with ties counted as correct, per subset and model.
-sugar_task = readable_task(load_benchmark("sugarcrepe", data_root))
+sugar_task = readable_task(load_benchmark("sugarcrepe", data_root, profile_name=profile.name))
 sugar_emb = encode_task(encoders["real"], sugar_task, progress=False)
 tied = 0.0  # the largest share, over subsets and models, of items whose true option ties with the best other one
 for labclip_map in (None, real_map):  # CLIP, LABCLIP

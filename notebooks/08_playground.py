@@ -27,26 +27,19 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
 
 # %%
+from labclip_utils.book.playground import Playground
+from labclip_utils.book.plots import set_book_style
 from labclip_utils.labclip import fit_on_scenes
-from labclip_utils.playground import Playground
-from labclip_utils.plots import set_book_style
 from labclip_utils.scenes import evaluation_scenes
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
-scenes = evaluation_scenes(image_size=profile.image_size, scale=profile.scale)
+scenes = evaluation_scenes(image_size=profile.image_size, scale=profile.fraction)
 labclip_map = fit_on_scenes(encoder, scenes, progress=False).map  # the fit of the LABCLIP chapter (cached)
 playground = Playground(encoder, labclip_map, scenes.heldout())
 print(f"{len(playground.scenes)} scenes of held-out combinations (never used to fit A)")
@@ -59,7 +52,7 @@ if profile.is_offline:
 # Scene 0 of the held-out combinations, with its caption (A) and its colour-swapped twin (B):
 
 # %%
-from labclip_utils.tables import show
+from labclip_utils.book.tables import show
 
 caption_a, caption_b = playground.default_captions(0)
 fig = playground.figure(0, caption_a, caption_b)
@@ -77,7 +70,7 @@ show(playground.scores(0, caption_a, caption_b))
 # website (it needs JavaScript). In Jupyter or Colab, use the widget in the next section.</div>
 
 # %% tags=["remove-cell"]
-from labclip_utils.publish import publish_static
+from labclip_utils.book.publish import publish_static
 
 if profile.is_offline:  # only the miniature is small enough to run in a browser
     checks = [(i, *playground.default_captions(i)) for i in range(3)] + [
@@ -120,7 +113,7 @@ show(summary)
 # caption and its swap almost equally. LABCLIP prefers it in most scenes, with a wider margin.
 
 # %% tags=["remove-cell"]
-from labclip_utils.claims import claim, near_chance, nonempty, rises_by
+from labclip_utils.book.claims import claim, near_chance, nonempty, rises_by
 
 near_chance("CLIP prefers the true caption about half of the time", summary.loc["CLIP", "prefers the true caption"],
             chance=0.5, width=0.15)
@@ -169,7 +162,7 @@ show(pd.concat([by_colour.head(5), by_colour.tail(5)]).rename(columns={"mean": "
 # saw. Exercise 1 asks you to look at such scenes.
 
 # %% tags=["remove-cell"]
-from labclip_utils.publish import publish
+from labclip_utils.book.publish import publish
 
 failed = "LABCLIP prefers the swap"
 with_small = nonempty("the groups with a small object", [g for g in by_size.index if "small" in g])

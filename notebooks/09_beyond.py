@@ -31,13 +31,6 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
@@ -55,19 +48,20 @@ profile = use_profile(PROFILE)
 # %%
 import pandas as pd
 
-from labclip_utils.claims import claim
+from labclip_utils.book.claims import claim
+from labclip_utils.book.plots import legend_outside, set_book_style
+from labclip_utils.book.tables import show
 from labclip_utils.diagnosis import diagnose
 from labclip_utils.models.end_to_end import EndToEndConfig, load_end_to_end
-from labclip_utils.plots import legend_outside, set_book_style
 from labclip_utils.scenes import evaluation_scenes
-from labclip_utils.tables import show
 
 set_book_style()
 
 # %%
-scenes = evaluation_scenes(seed=0, image_size=64, scale=0.25 * profile.scale)  # a quarter of the usual pool
+scenes = evaluation_scenes(seed=0, image_size=64, scale=0.25 * profile.fraction)  # a quarter of the usual pool
 steps = profile.scaled(400, minimum=20)
-models = {captions: load_end_to_end(EndToEndConfig(captions=captions, steps=steps, batch_size=64, n_train=12_000))
+models = {captions: load_end_to_end(EndToEndConfig(captions=captions, steps=steps, batch_size=64, n_train=12_000),
+                                   cache_dir=profile.cache_dir)
           for captions in ("full", "one_object")}
 rows = {}
 for captions, model in models.items():
@@ -100,7 +94,7 @@ show(end_to_end)
 # measured; read the held-out value as "well above chance", not to the third decimal.
 
 # %% tags=["remove-cell"]
-from labclip_utils.publish import publish
+from labclip_utils.book.publish import publish
 
 full, one = end_to_end.loc["full captions"], end_to_end.loc["one-object captions"]
 publish("e2e_full_swap", full["swap test (held-out)"])

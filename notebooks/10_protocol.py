@@ -28,13 +28,6 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
@@ -48,9 +41,9 @@ profile = use_profile(PROFILE)
 import pandas as pd
 from IPython.display import HTML
 
-from labclip_utils.plots import set_book_style
-from labclip_utils.protocol import protocol_table
-from labclip_utils.tables import html_table, show
+from labclip_utils.book.plots import set_book_style
+from labclip_utils.book.protocol import protocol_table
+from labclip_utils.book.tables import html_table, show
 
 set_book_style()
 table = protocol_table()
@@ -68,7 +61,7 @@ HTML(html_table(table, classes="protocol-table"))
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from labclip_utils.protocol import EXPERIMENTS, choices_for
+from labclip_utils.book.protocol import EXPERIMENTS, choices_for
 
 applies = pd.DataFrame({key: [choice in choices_for(key) for choice in table.index] for key in EXPERIMENTS},
                        index=table.index).astype(int)
@@ -106,8 +99,8 @@ show(pd.DataFrame([{"experiment": key, "what": title} for key, title in EXPERIME
 # Exercise 2's answer, computed here so that the solution below quotes it.
 from labclip_utils.benchmarks import BENCHMARKS, load_benchmark
 from labclip_utils.benchmarks.scenes import load_binding_scenes
-from labclip_utils.claims import claim
-from labclip_utils.publish import publish
+from labclip_utils.book.claims import claim
+from labclip_utils.book.publish import publish
 from labclip_utils.scenes.splits import bag_key
 
 if profile.is_offline:
@@ -122,7 +115,8 @@ else:
 bags = {}
 for kind, key in (("paper", "paper"), ("compositional", "book")):
     scenes_split = load_binding_scenes(data_root / BENCHMARKS["clevr"].dataset, kind)
-    publish(f"ex_clevr_test_items_{key}", len(load_benchmark("clevr", data_root, split_kind=kind, progress=False)))
+    publish(f"ex_clevr_test_items_{key}", len(load_benchmark("clevr", data_root, profile_name=profile.name,
+                                                              split_kind=kind, progress=False)))
     bags[key] = publish(f"ex_clevr_test_bags_{key}", len({bag_key(p) for p in scenes_split.select("test").pairs}))
 present = publish("ex_clevr_bags_present", len({bag_key(p) for p in scenes_split.pairs}))
 claim("the paper's split holds out 10 % of the bags present (rounded)", abs(bags["paper"] - 0.1 * present),

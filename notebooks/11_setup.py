@@ -23,13 +23,6 @@
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)
 
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:  # Colab only: install the helper package from the repository
-    url = "git+https://github.com/labclip-book/labclip-book"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"labclip-utils[paper] @ {url}"], check=True)
-
 from labclip_utils import use_profile
 
 profile = use_profile(PROFILE)
@@ -43,10 +36,10 @@ profile = use_profile(PROFILE)
 import pandas as pd
 from IPython.display import display
 
-from labclip_utils.claims import claim
-from labclip_utils.environment import environment_report, notebook_run_times, paper_downloads_table, profiles_table
-from labclip_utils.plots import plot_run_times, set_book_style
-from labclip_utils.tables import show
+from labclip_utils.book.claims import claim
+from labclip_utils.book.environment import environment_report, notebook_run_times, paper_downloads_table, profiles_table
+from labclip_utils.book.plots import plot_run_times, set_book_style
+from labclip_utils.book.tables import show
 
 set_book_style()
 show(environment_report(profile))
@@ -94,7 +87,7 @@ show(paper_downloads_table())
 # work. Downloads come on top: at typical Colab speeds, tens of MB/s.
 
 # %%
-from labclip_utils.environment import T4_ASSUMPTIONS, paper_workload
+from labclip_utils.book.environment import T4_ASSUMPTIONS, paper_workload
 
 workload = paper_workload()
 show(workload)
@@ -107,7 +100,8 @@ show(pd.Series(T4_ASSUMPTIONS, name="assumed").to_frame())
 # paper's 50 epochs: hours on a T4, so in class set its `CLIP_FT_EPOCHS` parameter to 1 or 2. Chapter
 # {doc}`07_benchmarks` downloads every dataset (tens of GB) and reads a quarter of a million photographs; run it
 # ahead of class, or share one download through a mirror (above). Every code path of this table is rehearsed on a
-# CPU by `make rehearse`, against a local mirror and random-init checkpoints, at 1% of the scale.
+# CPU by `make rehearse`, against a local mirror and random-init checkpoints, at 1% of the full size
+# (`LABCLIP_FRACTION=0.01`).
 
 # %% tags=["remove-cell"]
 claim("CLIP-FT takes hours at the paper's 50 epochs", workload.loc["06_labclip", "T4 estimate (min)"], above=60)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -43,7 +42,7 @@ PREPARE = {
     # the paper profile: the synthetic backbone's embeddings of the evaluation scenes most chapters share
     "paper": "from labclip_utils import use_profile; from labclip_utils.scenes import evaluation_scenes; "
              "from labclip_utils.store import embed_scenes; p = use_profile(); e = p.load_encoder('synthetic'); "
-             "s = evaluation_scenes(seed=0, image_size=p.image_size, scale=p.scale); "
+             "s = evaluation_scenes(seed=0, image_size=p.image_size, scale=p.fraction); "
              "[embed_scenes(e, d, progress=False) for d in (s.pool, s.seen)]",
 }
 #: A cell that runs longer fails. The slowest cell of any profile takes a few minutes on 2 cores; a kernel wedged by a
@@ -103,26 +102,40 @@ def repository_url(pyproject: Path = ROOT / "pyproject.toml") -> str:
     return tomllib.loads(pyproject.read_text())["project"]["urls"]["Repository"]
 
 
-_INSTALL_URL = re.compile(r'^(\s*url = )"git\+[^"]*"', re.M)
+#: The first cell of every committed .ipynb twin (what Colab's launch button opens): in Colab, where the helper
+#: package is not installed, it installs it from the repository; elsewhere it does nothing. It is written here once,
+#: not in the chapters' sources, which start with their one call, ``profile = use_profile(PROFILE)``.
+COLAB_CELL_ID = "colab-install"
+COLAB_CELL = """# Colab only: install this book's helper package from the repository (this cell is added by `make sync`)
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "labclip-utils[paper] @ git+{url}"], check=True)"""
 
 
-def with_repository_url(text: str, url: str) -> str:
-    """A chapter source whose install cell points at ``url`` (the one line ``url = "git+…"`` of the first cell)."""
-    return _INSTALL_URL.sub(lambda m: f'{m.group(1)}"git+{url}"', text, count=1)
+def twin_notebook(source: Path, url: str | None = None) -> nbformat.NotebookNode:
+    """The committed .ipynb twin of a chapter: its output-free notebook with the Colab install cell before its first
+    code cell (pointing at ``url``, default the repository of pyproject.toml)."""
+    nb = notebook_from_source(source)
+    if any(c.get("id") == COLAB_CELL_ID or "google.colab" in c.source for c in nb.cells):
+        raise ValueError(f"notebooks/{source.name}: the Colab install cell belongs to the .ipynb twin only (`make "
+                         "sync` adds it); remove it from the chapter's source")
+    cell = nbformat.v4.new_code_cell(COLAB_CELL.format(url=url or repository_url()),
+                                     metadata={"tags": ["remove-cell"]})
+    cell["id"] = COLAB_CELL_ID
+    nb.cells.insert(next(i for i, c in enumerate(nb.cells) if c.cell_type == "code"), cell)  # after the title
+    return nb
 
 
 def sync(sources: list[Path] | None = None) -> list[Path]:
-    """Regenerate the committed .ipynb twin of every chapter source (``make sync``), after writing the repository
-    URL from pyproject.toml into each chapter's install cell."""
+    """Regenerate the committed .ipynb twin of every chapter source (``make sync``): its output-free notebook with the
+    Colab install cell (:data:`COLAB_CELL`) before its first code cell."""
     written = []
     url = repository_url()
     for source in sources or sorted((ROOT / "notebooks").glob("[0-9]*.py")):
-        text = source.read_text()
-        if with_repository_url(text, url) != text:
-            source.write_text(with_repository_url(text, url))
-            print(f"updated the repository URL in {source.relative_to(ROOT)}")
         target = source.with_suffix(".ipynb")
-        jupytext.write(notebook_from_source(source), target, fmt="ipynb")
+        jupytext.write(twin_notebook(source, url), target, fmt="ipynb")
         written.append(target)
         print(f"wrote {target.relative_to(ROOT)}")
     return written
@@ -229,7 +242,7 @@ def execute(directory: Path = STAGE / "notebooks", workers: int = 2, report_dir:
     env.setdefault("LABCLIP_FIGURES_DIR", str(directory.parent / "book" / "figures"))
     # Files the site serves as they are (the in-browser playground's data), into the staged html_static_path.
     env.setdefault("LABCLIP_STATIC_DIR", str(directory.parent / "book" / "_static"))
-    # Every cell's figures are checked for overlapping elements (labclip_utils.figures): one that fails stops
+    # Every cell's figures are checked for overlapping elements (labclip_utils.book.figures): one that fails stops
     # its chapter, naming the figure and the two elements.
     env.setdefault("LABCLIP_FIGURE_CHECK", "1")
     profile = env["LABCLIP_PROFILE"]
@@ -304,7 +317,7 @@ def figure_pack(stage_dir: Path, target: Path) -> list[dict[str, str]]:
     """The figure pack for slides, one zip: the figures book pages show (``book/figures``: the landing figure the
     lesson plan starts with) under ``00_landing/``, then every figure of the executed chapters under
     ``<chapter>/``, each named by what it shows (``06_labclip/swap-test-clip-sb-labclip-and-full-fine-tuning.png``,
-    from the name and caption each figure carries: see :mod:`labclip_utils.figures`), and ``README.md`` and
+    from the name and caption each figure carries: see :mod:`labclip_utils.book.figures`), and ``README.md`` and
     ``captions.csv`` listing every file with its page, caption and profile. Returns those rows."""
     import base64
     import csv
