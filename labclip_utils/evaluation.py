@@ -9,7 +9,8 @@ definition each number uses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from labclip_utils.metrics import (
     ARO_VGA_MIN_COUNT,
     RETRIEVAL_TIES,
     TIES_LABEL,
+    Ties,
     choice_credit,
     image_to_text_recall,
     macro_accuracy,
@@ -32,7 +34,7 @@ from labclip_utils.metrics import (
 )
 from labclip_utils.models.encoder import Encoder
 from labclip_utils.store import Embeddings, EmbeddingStore, encode
-from labclip_utils.tasks import ChoiceTask, RetrievalTask, Task
+from labclip_utils.tasks import ChoiceTask, RetrievalTask, Score, Task
 
 #: ARO's replication notebook drops these VG-Relation relations from its macro average, because swapping their
 #: two objects gives a caption that is also true ("near", "next to"...). LABCLIP's notebook keeps them. The list
@@ -82,76 +84,153 @@ def _texts(emb: Embeddings, labclip_map: LabclipMap | None, raw: bool) -> torch.
     return emb.texts * emb.text_norms[:, None] if raw else emb.texts
 
 
-def choice_scores(emb: Embeddings, task: ChoiceTask, labclip_map: LabclipMap | None = None) -> np.ndarray:
+def choice_scores(emb: Embeddings, task: ChoiceTask, labclip_map: LabclipMap | None = None, *,
+                  score: Score | None = None) -> np.ndarray:
     """N×K scores: item ``i``'s image against each of its options (cosines; text mapped by A when given; raw text
-    dot products for plain CLIP when ``task.score == "raw_text_dot"``)."""
+    dot products for plain CLIP when ``score``, by default ``task.score``, is ``"raw_text_dot"``)."""
     widths = {len(o) for o in task.options}
     if len(widths) != 1:
         raise ValueError(f"{task.name}: items have different numbers of options {sorted(widths)}")
-    texts = _texts(emb, labclip_map, task.score == "raw_text_dot")
+    texts = _texts(emb, labclip_map, (score or task.score) == "raw_text_dot")
     option_rows = torch.tensor([[emb.text_row[t] for t in opts] for opts in task.options])
     images = emb.image_rows(task.images)[torch.as_tensor(task.image_index)]
     return option_scores(images, texts[option_rows])
 
 
-def _choice_rows(task: ChoiceTask, scores: np.ndarray, cosine: np.ndarray | None = None, plain: bool = True
-                 ) -> list[dict]:
-    credit = choice_credit(scores, task.answer, task.ties)
-    ties = TIES_LABEL[task.ties]
-    rows = []
-    if task.metric == "aro":
-        if task.name == "vg_attribution":
-            try:
-                macro, per = macro_accuracy(credit, task.group, min_count=ARO_VGA_MIN_COUNT)
-                what = f"attribute pairs with ≥{ARO_VGA_MIN_COUNT} items (ARO's filter)"
-            except ValueError:  # small sets: say so rather than fail
-                macro, per = macro_accuracy(credit, task.group)
-                what = f"attribute pairs (none has {ARO_VGA_MIN_COUNT} items, so ARO's filter is NOT applied)"
-            rows.append({"subset": task.name, "metric": "macro accuracy", "value": macro, "items": len(task),
-                         "definition": f"mean over {int(per['kept'].sum())} {what}; {ties}"})
-        else:
-            macro, per = macro_accuracy(credit, task.group)
-            rows.append({"subset": task.name, "metric": "macro accuracy", "value": macro, "items": len(task),
-                         "definition": f"mean over {int(per['kept'].sum())} relations, none dropped "
-                                       f"(LABCLIP's notebook); {ties}"})
-            try:
-                filtered, per = macro_accuracy(credit, task.group, exclude=ARO_SYMMETRIC_RELATIONS)
-                rows.append({"subset": task.name, "metric": "macro accuracy (symmetric dropped)", "value": filtered,
-                             "items": len(task),
-                             "definition": f"mean over {int(per['kept'].sum())} relations, ARO's symmetric "
-                                           f"relations dropped (ARO's replication notebook); {ties}"})
-            except ValueError:
-                pass  # every relation present is symmetric
-        rows.append({"subset": task.name, "metric": "micro accuracy", "value": micro_accuracy(credit),
-                     "items": len(task), "definition": f"mean over items; {ties}"})
-    elif task.metric == "sugarcrepe":
-        acc, counts = {}, {}
-        for subset in dict.fromkeys(task.subset):
-            mask = task.subset == subset
-            acc[subset], counts[subset] = float(credit[mask].mean()), int(mask.sum())
-            rows.append({"subset": subset, "metric": "accuracy", "value": acc[subset], "items": counts[subset],
-                         "definition": ties})
-        for family, row in sugarcrepe_summary(acc, counts).iterrows():
-            for how in ("weighted", "unweighted"):
-                rows.append({"subset": family, "metric": f"{how} mean", "value": row[how], "items": row["items"],
-                             "definition": f"{how} mean of {row['subsets']}"})
+@dataclass(frozen=True)
+class Scored:
+    """One model's scores on a choice task: what every row builder reads."""
+
+    task: ChoiceTask
+    #: N×K: item ``i``'s image against each of its options (:func:`choice_scores`).
+    scores: np.ndarray
+    #: How the scores were made, for the families that say so in their definition: empty for cosines,
+    #: otherwise "; plain CLIP scored with un-normalised text" or "; cosines, the text re-normalised after A".
+    note: str = ""
+    #: Plain CLIP on a raw-text task (``score="raw_text_dot"``): the same items scored with cosines as well.
+    cosine: np.ndarray | None = None
+
+    def credit(self, ties: Ties | None = None) -> np.ndarray:
+        """Each item's credit under ``ties`` (default: the task's tie rule)."""
+        return choice_credit(self.scores, self.task.answer, ties or self.task.ties)
+
+    @property
+    def ties(self) -> str:
+        return TIES_LABEL[self.task.ties]
+
+
+def score_choices(emb: Embeddings, task: ChoiceTask, labclip_map: LabclipMap | None = None) -> Scored:
+    """Score ``task`` for one model (``labclip_map=None``: plain CLIP). A raw-text task is the same path with
+    un-normalised text for plain CLIP, which then gets its cosine scores too; after A the text is re-normalised."""
+    raw, plain = task.score == "raw_text_dot", labclip_map is None
+    if not raw:
+        note = ""
     else:
-        score = ""
-        if task.score == "raw_text_dot":
-            score = ("; plain CLIP scored with un-normalised text" if plain
-                     else "; cosines, the text re-normalised after A")
-        rows.append({"subset": task.name, "metric": "accuracy", "value": micro_accuracy(credit), "items": len(task),
-                     "definition": ties + score})
-        if task.metric == "binding":
-            other = "strict" if task.ties == "correct" else "correct"
-            rows.append({"subset": task.name, "metric": f"accuracy ({other})", "items": len(task),
-                         "value": micro_accuracy(choice_credit(scores, task.answer, other)),  # type: ignore[arg-type]
-                         "definition": TIES_LABEL[other] + score})
-        if cosine is not None:
-            rows.append({"subset": task.name, "metric": "accuracy (cosine)", "items": len(task),
-                         "value": micro_accuracy(choice_credit(cosine, task.answer, task.ties)),
-                         "definition": f"{ties}; plain CLIP scored with cosines"})
+        note = "; plain CLIP scored with un-normalised text" if plain else "; cosines, the text re-normalised after A"
+    cosine = choice_scores(emb, task, score="cosine") if raw and plain else None
+    return Scored(task, choice_scores(emb, task, labclip_map), note, cosine)
+
+
+def _accuracy_row(s: Scored, ties: Ties | None = None, metric: str = "accuracy") -> dict:
+    ties = ties or s.task.ties
+    return {"subset": s.task.name, "metric": metric, "value": micro_accuracy(s.credit(ties)), "items": len(s.task),
+            "definition": TIES_LABEL[ties] + s.note}
+
+
+def _cosine_rows(s: Scored) -> list[dict]:
+    if s.cosine is None:
+        return []
+    return [{"subset": s.task.name, "metric": "accuracy (cosine)", "items": len(s.task),
+             "value": micro_accuracy(choice_credit(s.cosine, s.task.answer, s.task.ties)),
+             "definition": f"{s.ties}; plain CLIP scored with cosines"}]
+
+
+def _micro_row(s: Scored) -> dict:
+    return {"subset": s.task.name, "metric": "micro accuracy", "value": micro_accuracy(s.credit()),
+            "items": len(s.task), "definition": f"mean over items; {s.ties}"}
+
+
+def accuracy_rows(s: Scored) -> list[dict]:
+    """Accuracy over items (ARO's COCO/Flickr30k-Order); plain CLIP on a raw-text task adds its cosine accuracy."""
+    return [_accuracy_row(s), *_cosine_rows(s)]
+
+
+def binding_rows(s: Scored) -> list[dict]:
+    """The paper's swap accuracy under the task's tie rule, then under the other (strict ↔ ties correct); plain CLIP
+    on a raw-text task (CLEVR) adds its cosine accuracy."""
+    other: Ties = "strict" if s.task.ties == "correct" else "correct"
+    return [_accuracy_row(s), _accuracy_row(s, other, f"accuracy ({other})"), *_cosine_rows(s)]
+
+
+def aro_relation_rows(s: Scored) -> list[dict]:
+    """ARO's VG-Relation: macro accuracy over relations, none dropped (LABCLIP's notebook) and ARO's symmetric ones
+    dropped (ARO's notebook; left out when every relation is symmetric), then micro accuracy over items."""
+    task, credit = s.task, s.credit()
+    macro, per = macro_accuracy(credit, task.group)
+    rows = [{"subset": task.name, "metric": "macro accuracy", "value": macro, "items": len(task),
+             "definition": f"mean over {int(per['kept'].sum())} relations, none dropped (LABCLIP's notebook); "
+                           f"{s.ties}"}]
+    try:
+        filtered, per = macro_accuracy(credit, task.group, exclude=ARO_SYMMETRIC_RELATIONS)
+        rows.append({"subset": task.name, "metric": "macro accuracy (symmetric dropped)", "value": filtered,
+                     "items": len(task),
+                     "definition": f"mean over {int(per['kept'].sum())} relations, ARO's symmetric relations dropped "
+                                   f"(ARO's replication notebook); {s.ties}"})
+    except ValueError:
+        pass  # every relation present is symmetric
+    return [*rows, _micro_row(s)]
+
+
+def aro_attribution_rows(s: Scored) -> list[dict]:
+    """ARO's VG-Attribution: macro accuracy over attribute pairs with ≥ ARO_VGA_MIN_COUNT items (ARO's filter; over
+    every pair, said so, when none has that many), then micro accuracy over items."""
+    task, credit = s.task, s.credit()
+    try:
+        macro, per = macro_accuracy(credit, task.group, min_count=ARO_VGA_MIN_COUNT)
+        what = f"attribute pairs with ≥{ARO_VGA_MIN_COUNT} items (ARO's filter)"
+    except ValueError:  # small sets: say so rather than fail
+        macro, per = macro_accuracy(credit, task.group)
+        what = f"attribute pairs (none has {ARO_VGA_MIN_COUNT} items, so ARO's filter is NOT applied)"
+    return [{"subset": task.name, "metric": "macro accuracy", "value": macro, "items": len(task),
+             "definition": f"mean over {int(per['kept'].sum())} {what}; {s.ties}"}, _micro_row(s)]
+
+
+def sugarcrepe_rows(s: Scored) -> list[dict]:
+    """SugarCrepe: accuracy per subset (replace_att, swap_obj...), then each family's weighted and unweighted mean
+    over its subsets."""
+    task, credit = s.task, s.credit()
+    rows, acc, counts = [], {}, {}
+    for subset in dict.fromkeys(task.subset):
+        mask = task.subset == subset
+        acc[subset], counts[subset] = float(credit[mask].mean()), int(mask.sum())
+        rows.append({"subset": subset, "metric": "accuracy", "value": acc[subset], "items": counts[subset],
+                     "definition": s.ties})
+    for family, row in sugarcrepe_summary(acc, counts).iterrows():
+        for how in ("weighted", "unweighted"):
+            rows.append({"subset": family, "metric": f"{how} mean", "value": row[how], "items": row["items"],
+                         "definition": f"{how} mean of {row['subsets']}"})
     return rows
+
+
+RowBuilder = Callable[[Scored], list[dict]]
+#: One row builder per metric family, keyed by ``ChoiceTask.metric``.
+ROW_BUILDERS: dict[str, RowBuilder] = {
+    "accuracy": accuracy_rows,
+    "binding": binding_rows,
+    "aro": aro_relation_rows,
+    "sugarcrepe": sugarcrepe_rows,
+}
+#: Tasks of a family that their benchmark scores its own way, by (metric, task name): ARO averages VG-Attribution
+#: over attribute pairs with at least ARO_VGA_MIN_COUNT items, and has no symmetric relations to drop there.
+TASK_ROW_BUILDERS: dict[tuple[str, str], RowBuilder] = {("aro", "vg_attribution"): aro_attribution_rows}
+
+
+def row_builder(task: ChoiceTask) -> RowBuilder:
+    """The row builder for ``task``: its own if :data:`TASK_ROW_BUILDERS` has one, else its metric family's."""
+    if task.metric not in ROW_BUILDERS:
+        raise ValueError(f"task {task.name!r}: unknown metric {task.metric!r}; the metrics known are "
+                         f"{', '.join(map(repr, ROW_BUILDERS))}")
+    return TASK_ROW_BUILDERS.get((task.metric, task.name), ROW_BUILDERS[task.metric])
 
 
 def _retrieval_rows(task: RetrievalTask, emb: Embeddings, labclip_map: LabclipMap | None) -> list[dict]:
@@ -175,6 +254,7 @@ def evaluate(encoder: Encoder, task: Task, maps: Mapping[str, LabclipMap | None]
     subset, metric, value, items, definition, precision (the encoder's).
     """
     maps = dict(maps or {"CLIP": None})
+    build = row_builder(task) if isinstance(task, ChoiceTask) else None  # an unknown metric fails before encoding
     emb = encode_task(encoder, task, store=store, progress=progress)
     for label, labclip_map in maps.items():
         if labclip_map is not None and labclip_map.dim != emb.texts.shape[1]:
@@ -183,11 +263,7 @@ def evaluate(encoder: Encoder, task: Task, maps: Mapping[str, LabclipMap | None]
     frames = []
     for label, labclip_map in maps.items():
         if isinstance(task, ChoiceTask):
-            cosine = None
-            if task.score == "raw_text_dot" and labclip_map is None:
-                cosine = option_scores(emb.image_rows(task.images)[torch.as_tensor(task.image_index)],
-                                       emb.texts[torch.tensor([[emb.text_row[t] for t in o] for o in task.options])])
-            rows = _choice_rows(task, choice_scores(emb, task, labclip_map), cosine, plain=labclip_map is None)
+            rows = build(score_choices(emb, task, labclip_map))
         else:
             rows = _retrieval_rows(task, emb, labclip_map)
         frames.append(pd.DataFrame(rows).assign(benchmark=task.name, model=label, precision=encoder.precision))

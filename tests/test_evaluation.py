@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from labclip_utils.benchmarks import load_benchmark
+from labclip_utils.benchmarks import BENCHMARKS, load_benchmark, scene_tagger
 from labclip_utils.benchmarks.offline import OfflineSizes, write_offline_benchmarks
 from labclip_utils.evaluation import COLUMNS, choice_scores, encode_task, evaluate, result, save_results
 from labclip_utils.labclip import LabclipMap
 from labclip_utils.metrics import swap_accuracy
 from labclip_utils.scenes import make_scenes
 from labclip_utils.store import EmbeddingStore, embed_scenes
-from labclip_utils.tasks import ImageRef, swap_task
+from labclip_utils.tasks import ChoiceTask, ImageRef, swap_task
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +118,30 @@ def test_raw_text_dot_scores_plain_clip_with_unnormalised_text(tiny_encoder, tmp
     labclip = table[table.model == "LABCLIP"]
     assert not labclip.definition.str.contains("plain CLIP").any(), "a LABCLIP row says what it is"
     assert labclip.definition.str.contains("re-normalised after A").all()
+
+
+def test_every_metric_family_has_a_row_builder(fixtures):
+    import labclip_utils.evaluation as ev
+
+    assert set(ev.ROW_BUILDERS) == {"accuracy", "binding", "aro", "sugarcrepe"}, "the families ChoiceTask documents"
+    assert ChoiceTask.metric in ev.ROW_BUILDERS, "the default metric has a builder"
+    for build in [*ev.ROW_BUILDERS.values(), *ev.TASK_ROW_BUILDERS.values()]:
+        assert build.__doc__, f"{build.__name__} says what its benchmark counts"
+    used = {}
+    for name in BENCHMARKS:
+        task = load_benchmark(name, fixtures, tagger=scene_tagger())
+        if isinstance(task, ChoiceTask):
+            assert task.metric in ev.ROW_BUILDERS, f"{name}: metric {task.metric!r} has no row builder"
+            used[name] = ev.row_builder(task)
+    assert set(ev.ROW_BUILDERS.values()) <= set(used.values()), "every family is used by a registered benchmark"
+    assert used["vg_relation"] is ev.aro_relation_rows and used["vg_attribution"] is ev.aro_attribution_rows
+    assert used["clevr"] is ev.binding_rows and used["sugarcrepe"] is ev.sugarcrepe_rows
+    assert used["coco_order"] is ev.accuracy_rows
+
+
+def test_an_unknown_metric_is_refused_before_encoding(fixtures, tiny_encoder, tmp_path):
+    task = dataclasses.replace(load_benchmark("vg_relation", fixtures), metric="bleu")
+    with pytest.raises(ValueError, match=r"task 'vg_relation': unknown metric 'bleu'") as refused:
+        evaluate(tiny_encoder, task, store=EmbeddingStore(root=tmp_path), progress=False)
+    assert all(repr(known) in str(refused.value) for known in ("accuracy", "binding", "aro", "sugarcrepe"))
+    assert tiny_encoder.calls == {"image": 0, "text": 0}, "refused before anything is encoded"
