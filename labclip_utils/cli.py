@@ -31,6 +31,16 @@ from labclip_utils.metrics import swap_accuracy
 from labclip_utils.models import load_encoder
 from labclip_utils.scenes import make_scenes
 from labclip_utils.store import embed_scenes
+from labclip_utils.streaming import (
+    FOLDERS,
+    ShardedEmbeddings,
+    StreamConfig,
+    check_stream_settings,
+    compute_negatives,
+    embed_negatives,
+    fit_streaming,
+    swap_accuracy_streaming,
+)
 from labclip_utils.triplets import SPLIT_CODES, read_embeddings, rows, write_embeddings
 
 
@@ -61,8 +71,6 @@ def _refuse_inputs(flag: str, path: str | Path, inputs: list[Path], folder: Path
         if _same_file(path, source):
             raise ValueError(f"{flag} {path} is an input file ({source}); writing there would destroy it")
     if folder is not None:
-        from labclip_utils.scale import FOLDERS
-
         target = Path(path).resolve()
         for sub, _ in FOLDERS.values():
             if (folder / sub).resolve() in target.parents:
@@ -100,10 +108,11 @@ def cmd_fit(args: argparse.Namespace) -> None:
             if path:
                 _refuse_inputs(flag, path, [Path(p) for p in (args.embeddings, args.val) if p])
     else:  # clip-retrieval's layout: stream the shards
-        from labclip_utils.scale import FOLDERS, ShardedEmbeddings, StreamConfig, fit_streaming
-
-        if args.keep != "last" or args.val:
-            raise ValueError("a streamed fit keeps the last epoch and has no validation file (evaluate afterwards)")
+        if args.val:
+            raise ValueError("--val: a streamed fit takes no validation file; it keeps the last epoch (evaluate the "
+                             "saved A afterwards with `eval`)")
+        stream = StreamConfig(chunk_rows=args.chunk_rows, heap_threshold_mb=args.heap_threshold_mb)
+        check_stream_settings(config, stream)  # what fit_streaming refuses (--keep best_val...), before any work
         folder = Path(args.embeddings)
         data = ShardedEmbeddings.open(folder, need_negatives=True)
         inputs = [shard.path(kind) for shard in data.shards for kind in FOLDERS]
@@ -116,9 +125,8 @@ def cmd_fit(args: argparse.Namespace) -> None:
             rank = torch.distributed.get_rank()
             if device == "cuda":
                 device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
-        fit = fit_streaming(data, config, StreamConfig(chunk_rows=args.chunk_rows,
-                                                                  heap_threshold_mb=args.heap_threshold_mb),
-                            checkpoint=args.checkpoint, device=device, progress=not args.quiet and rank == 0)
+        fit = fit_streaming(data, config, stream, checkpoint=args.checkpoint, device=device,
+                            progress=not args.quiet and rank == 0)
         if rank != 0:
             return
         save_labclip(args.out, fit.map, encoder=args.encoder_id or "?", data=str(args.embeddings), loss=args.loss,
@@ -149,8 +157,6 @@ def cmd_fit(args: argparse.Namespace) -> None:
 
 
 def cmd_negatives(args: argparse.Namespace) -> None:
-    from labclip_utils.scale import ShardedEmbeddings, compute_negatives, embed_negatives
-
     ShardedEmbeddings.open(args.folder)  # a broken folder is named before spaCy and the encoder load
     written = compute_negatives(args.folder, SpacyTagger(args.spacy_model), seed=args.seed, n_process=args.n_process,
                                 progress=not args.quiet)
@@ -161,8 +167,6 @@ def cmd_negatives(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     if Path(args.embeddings).is_dir():
-        from labclip_utils.scale import ShardedEmbeddings, swap_accuracy_streaming
-
         data = ShardedEmbeddings.open(args.embeddings, need_negatives=True)
         labclip_map, _ = load_labclip(args.labclip, expected_dim=data.dim, encoder_id=args.encoder_id,
                                       allow_other_encoder=args.allow_other_encoder)

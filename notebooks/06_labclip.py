@@ -465,7 +465,13 @@ import tempfile
 from pathlib import Path
 
 from labclip_utils.benchmarks import default_tagger
-from labclip_utils.scale import StreamConfig, compute_negatives, embed_negatives, fit_streaming, write_clip_retrieval
+from labclip_utils.streaming import (
+    StreamConfig,
+    compute_negatives,
+    embed_negatives,
+    fit_streaming,
+    write_clip_retrieval,
+)
 
 
 def swap_changed_share(folder: Path) -> float:

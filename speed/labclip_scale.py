@@ -51,7 +51,7 @@ BATCH = 4096
 def write_folder(folder: Path, rows: int) -> None:
     """Synthetic embeddings in clip-retrieval's layout, written shard by shard (never all in memory)."""
     from labclip_utils.labclip import synthetic_binding_embeddings
-    from labclip_utils.scale import shard_path, write_clip_retrieval
+    from labclip_utils.streaming import shard_path, write_clip_retrieval
 
     if (folder / "done.json").is_file() and json.loads((folder / "done.json").read_text())["rows"] == rows:
         return
@@ -125,8 +125,8 @@ WORKER = r"""
 import json, resource, sys, time
 import numpy as np
 from labclip_utils.labclip import LabclipConfig
-from labclip_utils.scale import (InMemoryShards, MemorySampler, ShardedEmbeddings, StreamConfig, fit_streaming,
-                                 memory_status_mb)
+from labclip_utils.streaming import (InMemoryShards, MemorySampler, ShardedEmbeddings, StreamConfig, fit_streaming,
+                                     memory_status_mb)
 mode, folder, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = ShardedEmbeddings.open(folder, need_negatives=True)
 if mode == "memory":
@@ -153,7 +153,7 @@ print(json.dumps({"rows_per_s": rate, "peak_rss_mb": resource.getrusage(resource
 RESUME = r"""
 import os, signal, sys
 from labclip_utils.labclip import LabclipConfig
-from labclip_utils.scale import ShardedEmbeddings, StreamConfig, fit_streaming
+from labclip_utils.streaming import ShardedEmbeddings, StreamConfig, fit_streaming
 folder, ckpt, kill_at, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 data = ShardedEmbeddings.open(folder, need_negatives=True)
 data.shards = data.shards[:1]

@@ -24,7 +24,7 @@ from labclip_utils.cli import main as cli
 from labclip_utils.io import downloads
 from labclip_utils.labclip import LabclipConfig, LabclipMap, load_labclip, save_labclip, synthetic_binding_embeddings
 from labclip_utils.profile import MIRROR_ENV
-from labclip_utils.scale import StreamConfig, fit_streaming, shard_path, write_clip_retrieval
+from labclip_utils.streaming import StreamConfig, fit_streaming, shard_path, write_clip_retrieval
 from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef
 from tests.conftest import ROOT
 
@@ -63,7 +63,7 @@ def test_a_checkpoint_that_is_a_shard_unreadable_or_nan_is_refused(tmp_path, cap
     shard = shard_path(folder, "images", 0)
     before = shard.read_bytes()
     args = ["fit", str(folder), "--out", str(tmp_path / "A.safetensors"), "--quiet", "--epochs", "1", "--chunk-rows",
-            "50"]
+            "50", "--batch-size", "32"]  # a batch fits in a chunk
     assert cli([*args, "--checkpoint", str(shard)]) == 2
     assert "--checkpoint" in capsys.readouterr().err and shard.read_bytes() == before
     junk = tmp_path / "junk.ckpt"
@@ -71,11 +71,11 @@ def test_a_checkpoint_that_is_a_shard_unreadable_or_nan_is_refused(tmp_path, cap
     assert cli([*args, "--checkpoint", str(junk)]) == 2
     assert "junk.ckpt: not a readable checkpoint" in capsys.readouterr().err
     ckpt = tmp_path / "fit.ckpt"
-    fit_streaming(folder, LabclipConfig(epochs=1, batch_size=128), STREAM, checkpoint=ckpt, progress=False)
+    fit_streaming(folder, LabclipConfig(epochs=1, batch_size=32), STREAM, checkpoint=ckpt, progress=False)
     state = torch.load(ckpt, weights_only=True)
     state["map"]["linear.weight"][0, 0] = float("nan")
     torch.save(state, ckpt)
-    assert cli([*args, "--batch-size", "128", "--checkpoint", str(ckpt)]) == 2
+    assert cli([*args, "--checkpoint", str(ckpt)]) == 2
     assert "fit.ckpt: the checkpoint's A or t is NaN" in capsys.readouterr().err
 
 
@@ -307,8 +307,8 @@ def test_the_module_entry_point_ends_in_one_line_too(tmp_path):
 # -- silently accepted no more ------------------------------------------------------------------------------------
 def test_doubtful_inputs_are_refused_naming_the_item(tmp_path, monkeypatch):
     from labclip_utils.book.claims import claim
-    from labclip_utils.scale import compute_negatives
     from labclip_utils.session import use_profile
+    from labclip_utils.streaming import compute_negatives
 
     with pytest.raises(BenchmarkFormatError, match=r"item 1\): answer 0\.5 is not a whole option index"):
         ChoiceTask("t", [ImageRef(str(tmp_path / "x.png"))], [0, 0], [("a", "b"), ("c", "d")], [1, 0.5], np.zeros(2),

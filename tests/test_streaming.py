@@ -1,4 +1,4 @@
-"""LABCLIP at scale: clip-retrieval folders, streamed fits equal to in-memory ones, resumed fits, DDP on gloo."""
+"""LABCLIP at web scale: clip-retrieval folders, streamed fits equal to in-memory ones, resumed fits, DDP on gloo."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from labclip_utils.benchmarks.text import scene_tagger
-from labclip_utils.labclip import LabclipConfig, synthetic_binding_embeddings
-from labclip_utils.scale import (
+from labclip_utils.labclip import LabclipConfig, fit_labclip, synthetic_binding_embeddings
+from labclip_utils.streaming import (
     InMemoryShards,
     ShardedEmbeddings,
     StreamConfig,
+    batch_plan,
     compute_negatives,
     embed_negatives,
     fit_streaming,
@@ -73,12 +75,104 @@ def test_float16_shards_stream_as_stored_and_fit_like_their_float32_values(tmp_p
         StreamConfig(heap_threshold_mb=0)
 
 
+class _InMemoryOrder(InMemoryShards):
+    """One shard holding every row, which each epoch's read presents in the order that makes the streamed fit's
+    batches those of :func:`fit_labclip`: the streamed fit trains epoch ``e`` on rows ``order_e[b:b + B]`` of the
+    chunk (:func:`batch_plan`, a NumPy permutation), ``fit_labclip`` on rows ``perm_e[b:b + B]`` of its usable rows
+    (``torch.randperm`` from a generator seeded once), so row ``order_e[j]`` of the chunk read in epoch ``e`` is
+    usable row ``perm_e[j]``. Rows that ``drop_unchanged`` leaves out come last (neither fit trains on them)."""
+
+    def __init__(self, triplet, config: LabclipConfig, chunk_rows: int) -> None:
+        super().__init__([triplet])
+        images, pos, neg = self._data[0]
+        usable = np.flatnonzero(~(neg == pos).all(axis=1)) if config.drop_unchanged else np.arange(len(images))
+        unchanged = np.setdiff1d(np.arange(len(images)), usable)
+        gen = torch.Generator().manual_seed(config.seed)  # fit_labclip draws one permutation per epoch
+        self.arrangements = []
+        for epoch in range(1, config.epochs + 1):
+            perm = torch.randperm(len(usable), generator=gen).numpy()
+            order = np.concatenate([idx for *_, idx in batch_plan(self, epoch, config.seed, chunk_rows,
+                                                                   config.batch_size,
+                                                                   kept_rows={(0, 0): len(usable)})])
+            place = np.empty_like(perm)
+            place[order] = perm
+            self.arrangements.append(np.concatenate([usable[place], unchanged]))
+        self.reads = 0
+
+    def read(self, shard, start, stop, kinds=("images", "captions", "negatives"), dtype=None):
+        if "images" not in kinds:  # drop_unchanged counts the rows it keeps: any order will do
+            return super().read(shard, start, stop, kinds, dtype)
+        assert (start, stop) == (0, self.rows), "one chunk holds every row"
+        rows = self.arrangements[self.reads]  # the chunk is read once per epoch
+        self.reads += 1
+        return [a[rows] for a in super().read(shard, start, stop, kinds, dtype)]
+
+
+@pytest.mark.parametrize("config", [
+    LabclipConfig(epochs=3, batch_size=48, lr=0.01),
+    LabclipConfig(epochs=3, batch_size=48, lr=0.01, loss="sb", seed=5, init_logit_scale=10.0),
+    LabclipConfig(epochs=3, batch_size=48, lr=0.01, drop_last=True),
+    LabclipConfig(epochs=3, batch_size=48, lr=0.01, drop_unchanged=True, drop_last=True, seed=2),
+], ids=["hnb", "sb", "drop_last", "drop_unchanged"])
+def test_the_streamed_fit_equals_fit_labclip_on_the_same_batches(config):
+    """With one chunk holding every row and the batches in fit_labclip's order, the streamed fit takes the same
+    steps as the in-memory one: the same A, logit scale and loss per epoch, to the last bit. 250 rows in batches
+    of 48 end each epoch on a partial batch of 10 (of 5 once the five unchanged rows are left out).
+
+    The one other difference: the streamed fit re-normalises the images (clip-retrieval's are unit norm only to
+    float16 rounding), fit_labclip takes them as given. The rows here are those whose norm is 1 to the last bit,
+    so that re-normalising leaves them unchanged; with rows unit norm to rounding only, A differs by rounding."""
+    images, pos, neg = synthetic_binding_embeddings(400, dim=32, seed=3)
+    unit = (F.normalize(images, dim=-1) == images).all(dim=1)
+    images, pos, neg = (x[unit][:250] for x in (images, pos, neg))
+    neg[::50] = pos[::50]  # five negatives equal to their caption, as NegCLIP's shuffle leaves some
+    memory = fit_labclip((images, pos, neg), None, config, progress=False)
+    source = _InMemoryOrder((images, pos, neg), config, chunk_rows=256)
+    streamed = fit_streaming(source, config, StreamConfig(chunk_rows=256), progress=False)
+    assert source.reads == config.epochs
+    assert torch.equal(streamed.map.A, memory.map.A)
+    assert torch.equal(streamed.map.logit_scale, memory.map.logit_scale)
+    assert streamed.history["loss"].tolist() == memory.history["loss"].tolist()
+    assert streamed.kept_epoch == memory.kept_epoch == config.epochs
+    assert not torch.allclose(memory.map.A, torch.eye(32), atol=0.1), "A has moved from the identity"
+    rounded = (images * (1 + 1e-7), pos, neg)  # norms off by rounding: the streamed fit's re-normalisation shows
+    memory = fit_labclip(rounded, None, config, progress=False)
+    streamed = fit_streaming(_InMemoryOrder(rounded, config, chunk_rows=256), config, StreamConfig(chunk_rows=256),
+                             progress=False)
+    assert torch.allclose(streamed.map.A, memory.map.A, rtol=0, atol=1e-6)
+
+
+def test_drop_last_and_drop_unchanged_stream_and_what_cannot_is_refused(tmp_path):
+    folder, (images, pos, neg) = _folder(tmp_path)  # shards of 100, 100 and 50 rows
+    steps = []
+    fit_streaming(folder, LabclipConfig(epochs=2, batch_size=32, drop_last=True), STREAM, progress=False,
+                  on_step=steps.append)
+    assert len(steps) == 2 * 5, "each 50-row chunk gives one batch of 32; its 18 left-over rows are skipped"
+    changed = ~(neg == pos).all(dim=1)
+    changed[::9] = False
+    neg[~changed] = pos[~changed]
+    for k in range(3):
+        np.save(shard_path(folder, "negatives", k), neg[100 * k:100 * (k + 1)].numpy())
+    config = LabclipConfig(epochs=2, batch_size=32, drop_unchanged=True)
+    without = InMemoryShards([tuple(x[s:s + 100][changed[s:s + 100]] for x in (images, pos, neg))
+                              for s in (0, 100, 200)])
+    stream = StreamConfig(chunk_rows=100)  # one chunk per shard: the same shuffles as the shards without those rows
+    assert torch.equal(fit_streaming(folder, config, stream, progress=False).map.A,
+                       fit_streaming(without, LabclipConfig(epochs=2, batch_size=32), stream, progress=False).map.A)
+    with pytest.raises(ValueError, match="keep='best_val' .* needs a validation set"):
+        fit_streaming(folder, LabclipConfig(keep="best_val"), STREAM, progress=False)
+    with pytest.raises(ValueError, match="batch_size 64 is larger than chunk_rows 50"):
+        fit_streaming(folder, LabclipConfig(batch_size=64), STREAM, progress=False)
+    same = InMemoryShards([(images, pos, pos)])
+    with pytest.raises(ValueError, match="no row has a hard negative"):
+        fit_streaming(same, config, STREAM, progress=False)
+
 def test_a_killed_fit_resumes_to_the_same_a(tmp_path):
     folder, _ = _folder(tmp_path)
     whole = fit_streaming(folder, CONFIG, STREAM, progress=False)
     ckpt = tmp_path / "fit.ckpt"
     code = (f"import os, signal\nfrom labclip_utils.labclip import LabclipConfig\n"
-            f"from labclip_utils.scale import StreamConfig, fit_streaming\n"
+            f"from labclip_utils.streaming import StreamConfig, fit_streaming\n"
             f"def die(step):\n    if step == 7: os.kill(os.getpid(), signal.SIGKILL)\n"
             f"fit_streaming({str(folder)!r}, LabclipConfig(epochs=2, batch_size=32, lr=0.01),"
             f" StreamConfig(chunk_rows=50, checkpoint_every=3), checkpoint={str(ckpt)!r}, progress=False, on_step=die)")
@@ -94,8 +188,8 @@ UNDER_A_LIMIT = r"""
 import json, resource, sys
 import torch
 from labclip_utils.labclip import LabclipConfig
-from labclip_utils.scale import (ShardedEmbeddings, StreamConfig, fit_streaming, memory_status_mb,
-                                 reset_memory_peak)
+from labclip_utils.streaming import (ShardedEmbeddings, StreamConfig, fit_streaming, memory_status_mb,
+                                     reset_memory_peak)
 torch.set_num_threads(1)  # on shared CPUs two threads can be ten times slower; memory does not depend on it
 folder, limit_mb = sys.argv[1], float(sys.argv[2])
 config, stream = LabclipConfig(epochs=1, batch_size=256), StreamConfig(chunk_rows=1024, heap_threshold_mb=1)
@@ -207,3 +301,5 @@ def test_the_cli_fits_and_evaluates_a_folder(tmp_path, capsys):
     line = capsys.readouterr().out.strip().splitlines()[-1]
     before, after = (float(x.split("=")[1]) for x in line.split()[2:])
     assert after > before + 0.2
+    assert main(["fit", str(folder), "--out", str(tmp_path / "B.safetensors"), "--keep", "best_val", "--quiet"]) == 2
+    assert "--keep best_val" in capsys.readouterr().err and not (tmp_path / "B.safetensors").exists()

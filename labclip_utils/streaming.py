@@ -44,7 +44,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from labclip_utils.cache import atomic_write
+from labclip_utils.benchmarks.text import Shuffler, SpacyTagger, pre_caption, shuffle_nouns_and_adjectives
+from labclip_utils.io.files import atomic_write
 from labclip_utils.labclip import FitResult, LabclipConfig, LabclipMap, hard_negative_loss, symmetric_loss
 from labclip_utils.metrics import choice_credit, pair_scores
 from labclip_utils.progress import tqdm
@@ -308,8 +309,6 @@ def compute_negatives(folder: str | Path, tagger=None, *, seed: int = 0, n_proce
     (resumable). Tagging runs through spaCy's ``nlp.pipe(n_process=...)`` when ``tagger`` is a
     :class:`~labclip_utils.benchmarks.text.SpacyTagger`. Each shard's shuffles are seeded by ``(seed, shard)``, so
     shards can be computed in any order, or again, with the same result. Returns how many shards were written."""
-    from labclip_utils.benchmarks.text import Shuffler, SpacyTagger, pre_caption, shuffle_nouns_and_adjectives
-
     data = ShardedEmbeddings.open(folder)
     tagger = tagger if tagger is not None else SpacyTagger()
     written = 0
@@ -471,29 +470,69 @@ class InMemoryShards:
         return [self._data[shard.index][order[k]][start:stop] for k in kinds]
 
 
-def batch_plan(source, epoch: int, seed: int, chunk_rows: int, batch_size: int
-               ) -> Iterator[tuple[Shard, int, np.ndarray]]:
+def batch_plan(source, epoch: int, seed: int, chunk_rows: int, batch_size: int, *, drop_last: bool = False,
+               kept_rows: dict[tuple[int, int], int] | None = None) -> Iterator[tuple[Shard, int, np.ndarray]]:
     """The batches of one epoch as ``(shard, chunk start, row indices within the chunk)``: shards in a seeded
     order, chunks of a shard in a seeded order, rows shuffled within their chunk, the last partial batch of each
-    chunk kept (the paper's ``drop_last=False``)."""
+    chunk kept (the paper's ``drop_last=False``) or, with ``drop_last``, every batch smaller than ``batch_size``
+    skipped. ``kept_rows`` (:func:`changed_rows`) maps ``(shard index, chunk start)`` to how many of the chunk's
+    rows are trained on (``drop_unchanged``); the indices are then positions among those rows."""
     rng = np.random.default_rng([seed, epoch])
     for s in rng.permutation(len(source.shards)):
         shard = source.shards[int(s)]
         starts = np.arange(0, shard.rows, chunk_rows)
         for start in rng.permutation(starts):
             rows = min(chunk_rows, shard.rows - int(start))
+            if kept_rows is not None:
+                rows = kept_rows[(shard.index, int(start))]
             order = rng.permutation(rows)
             for b in range(0, rows, batch_size):
+                if drop_last and rows - b < batch_size:
+                    break
                 yield shard, int(start), order[b:b + batch_size]
 
 
-def planned_batches(source, chunk_rows: int, batch_size: int) -> int:
+def planned_batches(source, chunk_rows: int, batch_size: int, *, drop_last: bool = False,
+                    kept_rows: dict[tuple[int, int], int] | None = None) -> int:
     """How many batches :func:`batch_plan` yields per epoch."""
     total = 0
     for shard in source.shards:
         for start in range(0, shard.rows, chunk_rows):
-            total += -(-min(chunk_rows, shard.rows - start) // batch_size)
+            rows = min(chunk_rows, shard.rows - start) if kept_rows is None else kept_rows[(shard.index, start)]
+            total += rows // batch_size if drop_last else -(-rows // batch_size)
     return total
+
+
+def _changed(captions: np.ndarray, negatives: np.ndarray) -> np.ndarray:
+    """Which rows' negative embedding differs from their caption's (the rows ``drop_unchanged`` keeps, compared
+    as :func:`~labclip_utils.labclip.fit_labclip` compares them: every value, exactly)."""
+    return ~(negatives == captions).all(axis=1)
+
+
+def changed_rows(source, chunk_rows: int) -> dict[tuple[int, int], int]:
+    """For ``drop_unchanged``: how many rows of each chunk, keyed ``(shard index, chunk start)``, have a negative
+    that differs from their caption. One read of the caption and negative shards, a chunk at a time, so that the
+    batches of every epoch (and every process's share of them) are known before training starts."""
+    counts = {}
+    for shard in source.shards:
+        for start in range(0, shard.rows, chunk_rows):
+            pos, neg = source.read(shard, start, min(start + chunk_rows, shard.rows), ("captions", "negatives"),
+                                   dtype=None)
+            counts[(shard.index, start)] = int(_changed(pos, neg).sum())
+    return counts
+
+
+def check_stream_settings(config: LabclipConfig, stream: StreamConfig) -> None:
+    """Refuse, before any data is read, the settings a streamed fit cannot honour: ``keep="best_val"`` (it takes
+    no validation set) and a ``batch_size`` above ``stream.chunk_rows`` (a batch is drawn from one chunk)."""
+    if config.keep != "last":
+        raise ValueError(f"keep={config.keep!r} (--keep {config.keep}) needs a validation set, and a streamed fit "
+                         "takes none: it keeps the last epoch (use keep='last' and evaluate the saved A afterwards, "
+                         "e.g. with swap_accuracy_streaming or the eval command)")
+    if config.batch_size > stream.chunk_rows:
+        raise ValueError(f"batch_size {config.batch_size} is larger than chunk_rows {stream.chunk_rows} "
+                         "(--chunk-rows): a streamed batch is drawn from the one chunk in memory, so it could not "
+                         "hold batch_size rows; raise chunk_rows or lower batch_size")
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -533,8 +572,19 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
     every ``stream.checkpoint_every`` steps and at the end, and a fit started again with the same path resumes
     from it (the same final A as an uninterrupted run). Under ``torch.distributed`` each process takes every
     ``world_size``-th batch and gradients are averaged (DistributedDataParallel).
+
+    Every field of ``config`` means what it means to :func:`~labclip_utils.labclip.fit_labclip`, with batches
+    drawn within a chunk instead of over all rows (see :func:`batch_plan`): ``loss``, ``lr``, ``epochs``,
+    ``init_logit_scale`` and ``seed`` (which seeds the batch order) as there; ``batch_size`` at most
+    ``stream.chunk_rows``; ``drop_last`` skips the partial batch at the end of each chunk (all batches are full,
+    unless no chunk holds a full batch: then, as ``fit_labclip`` keeps an epoch's only batch, nothing is skipped);
+    ``drop_unchanged`` leaves out rows whose negative embedding equals their caption's (counted in one pass over
+    the shards before training). ``keep="best_val"`` is refused: there is no validation set; the last epoch is
+    kept. With one chunk holding every row, both fits train on the same batches whenever they are given the same
+    order (tests/test_streaming.py).
     """
     config, stream = config or LabclipConfig(), stream or StreamConfig()
+    check_stream_settings(config, stream)
     if stream.heap_threshold_mb is not None:
         fix_heap_threshold(stream.heap_threshold_mb)
     if isinstance(source, (str, Path)):
@@ -548,6 +598,13 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
     autocast = stream.precision == "bf16" or (stream.precision == "auto" and device.startswith("cuda"))
     key = {"config": asdict(config), "chunk_rows": stream.chunk_rows, "rows": source.rows, "dim": source.dim,
            "world": world, "data": source.fingerprint()}
+    kept_rows = changed_rows(source, stream.chunk_rows) if config.drop_unchanged else None
+    if kept_rows is not None and not any(kept_rows.values()):
+        raise ValueError(f"{source.folder}: no row has a hard negative (all {source.rows} negatives are equal to "
+                         "their caption)")
+    # drop_last skips partial batches, unless there is no full one (fit_labclip keeps an epoch's only batch)
+    drop_last = config.drop_last and planned_batches(source, stream.chunk_rows, config.batch_size, drop_last=True,
+                                                     kept_rows=kept_rows) > 0
     epoch0, step0, history = 1, 0, []
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt is not None and ckpt.exists():
@@ -564,13 +621,15 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
 
     start, global_step = time.perf_counter(), 0
     # every process must take the same number of steps (their gradients are averaged at each one)
-    usable = (planned_batches(source, stream.chunk_rows, config.batch_size) // world) * world  # same every epoch
+    usable = (planned_batches(source, stream.chunk_rows, config.batch_size, drop_last=drop_last,
+                              kept_rows=kept_rows) // world) * world  # same every epoch
     bar = tqdm(total=config.epochs, initial=epoch0 - 1, desc="LABCLIP (streaming)", disable=not progress,
                leave=False)
     for epoch in range(epoch0, config.epochs + 1):
         total, batches, loaded = 0.0, 0, None
         for k, (shard, chunk, idx) in enumerate(batch_plan(source, epoch, config.seed, stream.chunk_rows,
-                                                           config.batch_size)):
+                                                           config.batch_size, drop_last=drop_last,
+                                                           kept_rows=kept_rows)):
             if epoch == epoch0 and k < step0:
                 continue  # done before the checkpoint
             if k >= usable or k % world != rank:
@@ -580,8 +639,19 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
                 loaded = None  # the previous chunk goes before the next one comes: one chunk in memory
                 arrays = source.read(shard, chunk, stop, dtype=None)
                 _check_rows(source, shard, chunk, arrays)
-                loaded = ((shard.index, chunk), [torch.from_numpy(a).to(device) for a in arrays])
-            images, pos, neg = (x[torch.from_numpy(idx).to(device)].float() for x in loaded[1])
+                rows = None  # drop_unchanged: the positions of the rows trained on, which idx indexes
+                if kept_rows is not None:
+                    changed = np.flatnonzero(_changed(arrays[1], arrays[2]))
+                    if len(changed) != kept_rows[(shard.index, chunk)]:
+                        raise ValueError(f"shard {shard.index} of {source.folder}, rows {chunk}–{stop - 1}: "
+                                         f"{len(changed)} negatives differ from their caption, but "
+                                         f"{kept_rows[(shard.index, chunk)]} did when the fit started (the shard "
+                                         "changed during the fit)")
+                    rows = torch.from_numpy(changed).to(device)
+                loaded = ((shard.index, chunk), [torch.from_numpy(a).to(device) for a in arrays], rows)
+            take = torch.from_numpy(idx).to(device)
+            take = take if loaded[2] is None else loaded[2][take]
+            images, pos, neg = (x[take].float() for x in loaded[1])
             with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
                 if config.loss == "hnb":
                     loss = hard_negative_loss(F.normalize(images, dim=-1), model(pos), model(neg),
