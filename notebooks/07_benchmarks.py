@@ -355,9 +355,9 @@ from labclip_utils.evaluation import evaluate
 if profile.is_offline:
     from IPython.display import display
 
-    from labclip_utils.models import load_encoder
+    from labclip_utils.session import random_encoder
 
-    control = load_encoder("ViT-B-32")  # random init: no download
+    control = random_encoder("ViT-B-32")  # random init, seeded: no download
     relation = load_benchmark("vg_relation", data_root, profile_name=profile.name).head(24)
     display(show(evaluate(control, relation, progress=False)[["metric", "value", "items", "definition"]]))
 

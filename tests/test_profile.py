@@ -156,3 +156,19 @@ def test_the_former_name_of_the_fraction_is_refused_not_ignored(monkeypatch):
     monkeypatch.setenv(prof.OLD_FRACTION_ENV, "0.05")
     with pytest.raises(ValueError, match="renamed \\$LABCLIP_FRACTION.*LABCLIP_FRACTION=0.05"):
         prof.current_profile("paper")
+
+
+def test_a_random_init_control_does_not_depend_on_what_ran_before():
+    """open_clip draws its random init from torch's global generator: the control must not change with it (a cached
+    or uncached earlier cell once changed chapter 7's random-init VG-Relation control from 0.486 to 0.621)."""
+    from labclip_utils.session import random_encoder
+
+    first = random_encoder("ViT-S-32")
+    torch.rand(1000)  # what an earlier, uncached cell would draw
+    state = torch.random.get_rng_state()
+    second = random_encoder("ViT-S-32")
+    assert torch.equal(torch.random.get_rng_state(), state), "the global generator is left as it was"
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert not torch.equal(next(iter(random_encoder("ViT-S-32", seed=1).model.state_dict().values())),
+                           next(iter(first.model.state_dict().values())))
