@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from labclip_utils.artifacts import install, pack
-from labclip_utils.benchmarks.text import SpacyTagger
+from labclip_utils.benchmarks.perturbations import SpacyTagger
 from labclip_utils.io.downloads import ChecksumError, DownloadError, reset_recorded
 from labclip_utils.io.mirror import serve_forever, write_manifest
 from labclip_utils.labclip import LabclipConfig, fit_labclip, load_labclip, save_labclip

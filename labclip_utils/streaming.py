@@ -44,7 +44,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from labclip_utils.benchmarks.text import Shuffler, SpacyTagger, pre_caption, shuffle_nouns_and_adjectives
+from labclip_utils.benchmarks.perturbations import Shuffler, SpacyTagger, pre_caption, shuffle_nouns_and_adjectives
 from labclip_utils.io.files import atomic_write
 from labclip_utils.labclip import FitResult, LabclipConfig, LabclipMap, hard_negative_loss, symmetric_loss
 from labclip_utils.metrics import choice_credit, pair_scores
@@ -307,8 +307,9 @@ def compute_negatives(folder: str | Path, tagger=None, *, seed: int = 0, n_proce
                       progress: bool = True) -> int:
     """NegCLIP's noun/adjective shuffle of every caption, one parquet file per shard, skipping shards already done
     (resumable). Tagging runs through spaCy's ``nlp.pipe(n_process=...)`` when ``tagger`` is a
-    :class:`~labclip_utils.benchmarks.text.SpacyTagger`. Each shard's shuffles are seeded by ``(seed, shard)``, so
-    shards can be computed in any order, or again, with the same result. Returns how many shards were written."""
+    :class:`~labclip_utils.benchmarks.perturbations.SpacyTagger`. Each shard's shuffles are seeded by
+    ``(seed, shard)``, so shards can be computed in any order, or again, with the same result. Returns how many
+    shards were written."""
     data = ShardedEmbeddings.open(folder)
     tagger = tagger if tagger is not None else SpacyTagger()
     written = 0

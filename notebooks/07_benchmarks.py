@@ -61,7 +61,7 @@ show(pd.DataFrame([{"benchmark": s.name, "what it is": s.title + suffix, "datase
 from labclip_utils.benchmarks.coco import coco_labclip
 from labclip_utils.benchmarks.downloads import fetch_dataset
 from labclip_utils.benchmarks.offline import write_offline_benchmarks
-from labclip_utils.benchmarks.text import SpacyTagger
+from labclip_utils.benchmarks.perturbations import SpacyTagger
 from labclip_utils.labclip import LabclipConfig, fit_on_scenes
 from labclip_utils.scenes import evaluation_scenes
 

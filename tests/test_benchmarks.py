@@ -13,8 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from labclip_utils.benchmarks import BENCHMARKS, aro, coco, load_benchmark, scene_tagger, text
+from labclip_utils.benchmarks import BENCHMARKS, aro, coco, load_benchmark, scene_tagger
 from labclip_utils.benchmarks import downloads as datasets
+from labclip_utils.benchmarks import perturbations as text
 from labclip_utils.benchmarks.offline import OfflineSizes, write_offline_benchmarks
 from labclip_utils.benchmarks.sugarcrepe import load_sugarcrepe
 from labclip_utils.benchmarks.suite import headline_table, restrict_to_vocabulary, run_suite

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labclip_utils.benchmarks import text
+from labclip_utils.benchmarks import perturbations as text
 from labclip_utils.benchmarks.coco import coco_training_images, coco_training_pairs, load_coco_retrieval
 from labclip_utils.book.protocol import EXPERIMENTS, PROTOCOL, choices_for, protocol_table
 from labclip_utils.finetune import FinetuneConfig

@@ -313,7 +313,7 @@ def test_an_archive_never_deletes_what_it_did_not_bring(tmp_path):
 
 def test_a_damaged_stored_perturbation_file_is_regenerated(tmp_path):
     from labclip_utils.benchmarks.aro import stored_order_items
-    from labclip_utils.benchmarks.text import scene_tagger
+    from labclip_utils.benchmarks.perturbations import scene_tagger
 
     path = tmp_path / "coco_karpathy_test.json"
     path.write_text(json.dumps([{"image": "val2014/x.jpg", "caption": ["a red cube and a blue sphere"] * 5}]))

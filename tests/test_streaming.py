@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from labclip_utils.benchmarks.text import scene_tagger
+from labclip_utils.benchmarks.perturbations import scene_tagger
 from labclip_utils.labclip import LabclipConfig, fit_labclip, synthetic_binding_embeddings
 from labclip_utils.streaming import (
     InMemoryShards,

@@ -16,9 +16,15 @@ from pathlib import Path
 from labclip_utils.benchmarks.aro import load_order, load_vg_attribution, load_vg_relation
 from labclip_utils.benchmarks.coco import coco_training_pairs, load_coco_retrieval
 from labclip_utils.benchmarks.downloads import DATASETS, fetch_dataset
+from labclip_utils.benchmarks.perturbations import (
+    LexiconTagger,
+    SpacyTagger,
+    Tagger,
+    ensure_sentence_splitter,
+    scene_tagger,
+)
 from labclip_utils.benchmarks.scenes import load_binding
 from labclip_utils.benchmarks.sugarcrepe import load_sugarcrepe
-from labclip_utils.benchmarks.text import LexiconTagger, SpacyTagger, Tagger, ensure_sentence_splitter, scene_tagger
 from labclip_utils.io.downloads import ManualDownloadRequired
 from labclip_utils.tasks import Task
 

@@ -6,10 +6,10 @@
   ``attributes`` joined by ``_`` (VG-A, groups with fewer than 25 items dropped). Options are
   ``(false, true)`` and ARO takes the ``argmax``, so a tie goes to the false caption.
 - **COCO-/Flickr30k-Order**: every caption of the Karpathy test split (``coco_karpathy_test.json``,
-  ``flickr30k_test.json``) with four word-order perturbations (:func:`~labclip_utils.benchmarks.text.order_options`,
-  ARO's functions draw for draw); right when the original, option 0, wins. The perturbations are random, so they
-  are generated **once** with a fixed seed and stored next to the source file; later loads read them back (ARO
-  regenerates them every run).
+  ``flickr30k_test.json``) with four word-order perturbations
+  (:func:`~labclip_utils.benchmarks.perturbations.order_options`, ARO's functions draw for draw); right when the
+  original, option 0, wins. The perturbations are random, so they are generated **once** with a fixed seed and stored
+  next to the source file; later loads read them back (ARO regenerates them every run).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from labclip_utils.benchmarks.base import check_images_exist, format_error, inside, read_json, require
-from labclip_utils.benchmarks.text import Shuffler, Tagger, order_options, tokenizer_id
+from labclip_utils.benchmarks.perturbations import Shuffler, Tagger, order_options, tokenizer_id
 from labclip_utils.io.files import atomic_write, file_lock
 from labclip_utils.tasks import BenchmarkFormatError, ChoiceTask, ImageRef, unique_images
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from labclip_utils.benchmarks.aro import read_karpathy_test
 from labclip_utils.benchmarks.base import check_images_exist, format_error, inside, read_json, require
-from labclip_utils.benchmarks.text import Shuffler, Tagger, negclip_negative, pre_caption
+from labclip_utils.benchmarks.perturbations import Shuffler, Tagger, negclip_negative, pre_caption
 from labclip_utils.labclip import LabclipConfig, fit_labclip
 from labclip_utils.store import encode
 from labclip_utils.tasks import BenchmarkFormatError, ImageRef, RetrievalTask, unique_images
