@@ -16,7 +16,7 @@ profile, each an environment variable:
 - ``LABCLIP_FRACTION``: a number in (0, 1] that shrinks scene counts, benchmark subsets and epochs together
   (a rehearsal on a CPU); 1 changes nothing (it was called ``LABCLIP_SCALE``);
 - ``LABCLIP_MIRROR``: a URL or folder that serves every download under its official file name
-  (see :mod:`labclip_utils.benchmarks.downloads`).
+  (see :mod:`labclip_utils.io.downloads`).
 """
 
 from __future__ import annotations
