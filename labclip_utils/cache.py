@@ -34,16 +34,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as safetensors_bytes
 
-# code_digest, atomic_write and remove_stale_temporaries are imported from here by modules whose source is hashed into
-# the shipped records (labclip_utils.records): they move to labclip_utils.io with the next regeneration of the records.
 from labclip_utils.io.files import atomic_write, file_lock, make_folder, remove_stale_temporaries
-from labclip_utils.io.hashing import code_digest, key_digest, tensors_digest
+from labclip_utils.io.hashing import key_digest, tensors_digest
 
 FORMAT_VERSION = "1"
 
-__all__ = ["FORMAT_VERSION", "atomic_write", "cached_json", "cached_tensors", "code_digest", "entry_path",
-           "entry_problem", "read_entry", "read_safetensors", "remove_stale_temporaries", "write_entry",
-           "write_safetensors"]
 
 
 # -- entries --------------------------------------------------------------------------------------------------

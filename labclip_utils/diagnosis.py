@@ -12,11 +12,13 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 import torch
 
-from labclip_utils.cache import cached_json, code_digest
+from labclip_utils.cache import cached_json
 from labclip_utils.gap import centroid_gap
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.labclip import FitResult, LabclipConfig, fit_on_scenes
 from labclip_utils.metrics import retrieval, swap_accuracy
 from labclip_utils.models.encoder import Encoder
+from labclip_utils.paper import beside_paper
 from labclip_utils.probing import (
     bag_of_bigrams,
     binding_direction_cosine,
@@ -25,7 +27,7 @@ from labclip_utils.probing import (
     pixel_features,
     probe_direction_cosine,
 )
-from labclip_utils.scenes.evaluation import EvalScenes
+from labclip_utils.scenes.evaluation_set import EvalScenes
 from labclip_utils.store import EmbeddingStore, SceneEmbeddings, embed_scenes
 
 #: Regularisation of the probes behind the probe-direction cosine: weak, so that the weights keep the
@@ -85,8 +87,6 @@ class Diagnosis:
 
     def beside_paper(self) -> pd.DataFrame:
         """This diagnosis's held-out numbers next to the paper's CLEVR numbers (labelled with their sources)."""
-        from labclip_utils.paper import beside_paper
-
         return beside_paper([
             ("CLEVR", "swap accuracy (test split)", "CLIP", self.swap.heldout),
             ("CLEVR", "swap accuracy (test split)", "LABCLIP", self.swap_after.heldout),
@@ -106,7 +106,7 @@ def diagnose(encoder: Encoder, scenes: EvalScenes, *, control: Encoder | None = 
     held-out is NaN). The numbers are cached (key: encoders, scenes, settings and this code), so chapters
     that ask for the same diagnosis share one computation; the LABCLIP fit is :func:`fit_on_scenes`'s, shared too.
     """
-    store = store or EmbeddingStore()
+    store = store or EmbeddingStore.of(encoder)
     config = config or LabclipConfig()
     pool = embed_scenes(encoder, scenes.pool, store=store, progress=progress)
     seen = embed_scenes(encoder, scenes.seen, store=store, progress=progress)

@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from labclip_utils.labclip import LabclipMap, hard_negative_loss
+from labclip_utils.labclip import FitResult, LabclipMap, check_finite, labclip_loss, train_step
 from labclip_utils.metrics import swap_accuracy
 from labclip_utils.models.encoder import Encoder, pixel_dtype
 from labclip_utils.progress import tqdm
@@ -91,11 +91,12 @@ def _batches(n: int, config: FinetuneConfig, rng: np.random.Generator):
 
 
 def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | None = None,
-                  config: FinetuneConfig | None = None, progress: bool = True) -> tuple[Encoder, pd.DataFrame]:
+                  config: FinetuneConfig | None = None, progress: bool = True) -> FitResult:
     """Fine-tune a copy of ``encoder``'s whole model plus A on (image, caption, swapped caption) triplets.
 
-    Returns the fine-tuned :class:`Encoder` (the original is untouched) and a history with the loss per step and
-    the validation swap accuracy every ``config.eval_every`` steps.
+    Returns a :class:`~labclip_utils.labclip.FitResult` like the other fits: its ``encoder`` is the fine-tuned
+    :class:`Encoder` (the original is untouched), ``map`` the A on its text side, ``history`` the loss per step and
+    the validation swap accuracy every ``config.eval_every`` steps, ``kept_epoch`` the last step.
     """
     config = config or FinetuneConfig.paper()
     rows_with_negative = [i for i, n in enumerate(train.negatives)
@@ -122,8 +123,10 @@ def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | Non
     history, start = [], time.perf_counter()
 
     def as_encoder() -> Encoder:
-        return Encoder(model, encoder.preprocess, encoder.tokenize, name=f"{encoder.name}+FT",
-                       pretrained=encoder.pretrained, device=encoder.device, precision=encoder.precision)
+        tuned = Encoder(model, encoder.preprocess, encoder.tokenize, name=f"{encoder.name}+FT",
+                        pretrained=encoder.pretrained, device=encoder.device, precision=encoder.precision)
+        tuned.cache_dir = encoder.cache_dir
+        return tuned
 
     for step, batch in enumerate(tqdm(_batches(len(rows_with_negative), config, rng), total=total, desc="CLIP-FT",
                                       disable=not progress, leave=False), start=1):
@@ -133,14 +136,12 @@ def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | Non
         # the loss in fp32 whatever the model computes in (fp16 logits round the softmax); gradients flow back
         img = F.normalize(model.encode_image(pixels).float(), dim=-1)
         txt = F.normalize(model.encode_text(tokens.to(encoder.device)).float(), dim=-1)
-        loss = hard_negative_loss(img, txt[: len(idx)], txt[len(idx) :], model.labclip.logit_scale)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = labclip_loss("hnb", img, txt[: len(idx)], txt[len(idx) :], model.labclip.logit_scale)
+        value = train_step(opt, loss)
         if clamp is not None:
             with torch.no_grad():
                 model.labclip.t.clamp_(max=clamp)
-        row = {"step": step, "loss": loss.item(), "seconds": time.perf_counter() - start}
+        row = {"step": step, "loss": value, "seconds": time.perf_counter() - start}
         if val is not None and (step % config.eval_every == 0 or step == total):
             model.eval()
             row["val_swap"] = _swap(as_encoder(), val)
@@ -149,7 +150,9 @@ def finetune_clip(encoder: Encoder, train: SceneDataset, val: SceneDataset | Non
                 p.requires_grad_(True)
         history.append(row)
     model.eval()
-    return as_encoder(), pd.DataFrame(history).set_index("step")
+    check_finite(model, "the fine-tuned model")
+    frame = pd.DataFrame(history).set_index("step")
+    return FitResult(model.labclip, frame, int(frame.index[-1]), config, time.perf_counter() - start, as_encoder())
 
 
 def _swap(encoder: Encoder, ds: SceneDataset) -> float:

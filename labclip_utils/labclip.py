@@ -17,15 +17,20 @@ import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from labclip_utils.cache import cached_tensors, read_safetensors, write_safetensors
+from labclip_utils.io.files import atomic_write, remove_stale_temporaries
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.metrics import swap_accuracy
+from labclip_utils.models.encoder import Encoder
 from labclip_utils.progress import tqdm
+from labclip_utils.store import EmbeddingStore, embed_scenes
 
 Loss = Literal["hnb", "sb"]
 Triplet = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -80,6 +85,38 @@ def symmetric_loss(images: torch.Tensor, positives: torch.Tensor, logit_scale: t
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
+# -- the training step every loop shares (in memory, streamed from shards, CLIP-FT) ---------------------------------
+def labclip_loss(loss: Loss, images: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor | None,
+                 logit_scale: torch.Tensor) -> torch.Tensor:
+    """The loss a fit is configured with: the paper's hard-negative loss (``"hnb"``) or the SB ablation (``"sb"``,
+    which ignores ``negatives``)."""
+    if loss == "hnb":
+        if negatives is None:
+            raise ValueError("the hnb loss needs the hard negatives")
+        return hard_negative_loss(images, positives, negatives, logit_scale)
+    return symmetric_loss(images, positives, logit_scale)
+
+
+def train_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One optimiser step on ``loss`` (gradients cleared, back-propagated, applied); returns the loss's value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def epoch_row(epoch: int, losses: float, batches: int, labclip_map: LabclipMap, start: float, **extra: float) -> dict:
+    """One row of a fit's history: the epoch, its mean loss, the logit scale after it, seconds since the start."""
+    return {"epoch": epoch, "loss": losses / max(batches, 1), "logit_scale": labclip_map.logit_scale.item(),
+            "seconds": time.perf_counter() - start, **extra}
+
+
+def check_finite(module: nn.Module, what: str = "A or t") -> None:
+    """Stop a fit that diverged: every parameter of ``module`` must be finite."""
+    if not all(torch.isfinite(p).all() for p in module.parameters()):
+        raise FloatingPointError(f"training diverged: {what} is not finite (try a smaller lr)")
+
+
 @dataclass(frozen=True)
 class LabclipConfig:
     """How A is trained. The defaults are the paper's synthetic-data recipe, as its code runs it: Adam, lr 0.01,
@@ -122,13 +159,16 @@ class LabclipConfig:
 
 @dataclass
 class FitResult:
-    """The fitted map, its per-epoch history, which epoch was kept and how long training took."""
+    """The fitted map, its history (per epoch; per step for CLIP-FT), which epoch (or step) was kept and how long
+    training took. CLIP-FT (:func:`labclip_utils.finetune.finetune_clip`) also returns its fine-tuned ``encoder`` and
+    its :class:`~labclip_utils.finetune.FinetuneConfig` as ``config``."""
 
     map: LabclipMap
     history: pd.DataFrame
     kept_epoch: int
-    config: LabclipConfig
+    config: LabclipConfig | Any
     seconds: float
+    encoder: Encoder | None = None
 
 
 def check_triplet(triplet: Triplet, name: str = "train", dim: int | None = None) -> Triplet:
@@ -192,17 +232,10 @@ def fit_labclip(train: Triplet, val: Triplet | None = None, config: LabclipConfi
         for idx in torch.randperm(len(images), generator=gen).split(config.batch_size):
             if config.drop_last and len(idx) < config.batch_size and batches:
                 continue
-            if config.loss == "hnb":
-                loss = hard_negative_loss(images[idx], labclip_map(pos[idx]), labclip_map(neg[idx]),
-                                          labclip_map.logit_scale)
-            else:
-                loss = symmetric_loss(images[idx], labclip_map(pos[idx]), labclip_map.logit_scale)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total, batches, step = total + loss.item(), batches + 1, step + 1
-        row = {"epoch": epoch, "loss": total / batches, "logit_scale": labclip_map.logit_scale.item(),
-               "seconds": time.perf_counter() - start, "steps": step}
+            negatives = labclip_map(neg[idx]) if config.loss == "hnb" else None
+            loss = labclip_loss(config.loss, images[idx], labclip_map(pos[idx]), negatives, labclip_map.logit_scale)
+            total, batches, step = total + train_step(opt, loss), batches + 1, step + 1
+        row = epoch_row(epoch, total, batches, labclip_map, start, steps=step)
         if val is not None:
             with torch.no_grad():
                 row["val_swap"] = swap_accuracy(val[0], labclip_map(val[1]), labclip_map(val[2]))
@@ -214,8 +247,7 @@ def fit_labclip(train: Triplet, val: Triplet | None = None, config: LabclipConfi
     if config.keep == "best_val":
         labclip_map.load_state_dict(best_state)
         kept = int(history["val_swap"].idxmax())
-    if not all(torch.isfinite(p).all() for p in labclip_map.parameters()):
-        raise FloatingPointError("training diverged: A or t is not finite (try a smaller lr)")
+    check_finite(labclip_map)
     return FitResult(labclip_map.eval(), history, kept, config, time.perf_counter() - start)
 
 
@@ -233,10 +265,7 @@ def fit_on_dataset(encoder, dataset, config: LabclipConfig | None = None, *, sto
     Cached, keyed by the encoder, the dataset's content and split, the settings and this module's code, so every
     chapter that needs this A shares one fit.
     """
-    from labclip_utils.cache import cached_tensors, code_digest
-    from labclip_utils.store import EmbeddingStore, embed_scenes
-
-    store = store or EmbeddingStore()
+    store = store or EmbeddingStore.of(encoder)
     config = config or LabclipConfig()
     pool = embed_scenes(encoder, dataset, store=store, progress=progress)
     key = {"encoder": encoder.id, "encoder_code": encoder.code_id, "pool": dataset.fingerprint(),
@@ -302,8 +331,6 @@ def synthetic_binding_embeddings(n: int, dim: int = 512, code_dim: int = 16, see
 def save_labclip(path: str | Path, labclip_map: LabclipMap, **meta: str | int | float) -> Path:
     """Write A and t as safetensors, with metadata (``encoder`` id, D, the data it was fitted on...). The file
     appears complete or not at all, even when several processes write the same path at once."""
-    from labclip_utils.cache import atomic_write, remove_stale_temporaries, write_safetensors
-
     path = Path(path)
     if not all(torch.isfinite(p).all() for p in labclip_map.parameters()):
         raise ValueError(f"{path}: refusing to save a map whose A or t is not finite")
@@ -323,8 +350,6 @@ def load_labclip(path: str | Path, expected_dim: int | None = None, *, encoder_i
     embeddings) are checked against the file: an A fitted for one encoder is refused for another's embeddings,
     even of the same width, unless ``allow_other_encoder=True``.
     """
-    from labclip_utils.cache import read_safetensors
-
     path = Path(path)
     try:  # one read of the file: a writer replacing it meanwhile cannot mix its metadata with other weights
         tensors, header = read_safetensors(path)

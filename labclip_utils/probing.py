@@ -19,7 +19,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from labclip_utils.scenes import make_scenes
 from labclip_utils.scenes.dataset import SceneDataset
+from labclip_utils.scenes.splits import bag_key
+from labclip_utils.store import embed_scenes
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -93,8 +96,6 @@ def binding_direction_cosine(image_x, text_x, ds: SceneDataset) -> float:
     only binding is compared. A cross-modal bag of words gives about 0; a shared binding direction gives more.
     """
     from collections import defaultdict
-
-    from labclip_utils.scenes.splits import bag_key
 
     image_x, text_x = _as_numpy(image_x), _as_numpy(text_x)
     groups: dict = defaultdict(lambda: defaultdict(list))
@@ -218,9 +219,6 @@ def multi_object_curve(encoder, control=None, counts: tuple[int, ...] = (2, 3, 4
     With few scenes (a small ``n``), the held-out split can come out empty; the scene sequence is then extended
     (scene ``i`` is the same whatever ``n``) until at least ``max(10, n // 20)`` held-out scenes exist, and the
     training set keeps its ``n``-scene budget."""
-    from labclip_utils.scenes import make_scenes
-    from labclip_utils.store import embed_scenes
-
     rows = []
     for k in counts:
         total = n

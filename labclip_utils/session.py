@@ -23,13 +23,14 @@ from labclip_utils.profile import Experiment, Profile, current_profile, torch_th
 from labclip_utils.reproducibility import seed_everything
 
 
-def random_encoder(name: str, *, seed: int = 0, device: str = "cpu", precision: str = "fp32") -> Encoder:
+def random_encoder(name: str, *, seed: int = 0, device: str = "cpu", precision: str = "fp32",
+                   cache_dir: Path | None = None) -> Encoder:
     """An encoder's architecture with random weights drawn from ``seed``, leaving torch's global random state as it
     was: the same control whatever ran before it (the miniature seeds its own initialisation; open_clip models
     draw theirs from the global generator, which earlier cells, cached or not, have advanced differently)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return load_encoder(name, None, device, precision=precision)
+        return load_encoder(name, None, device, precision=precision, cache_dir=cache_dir)
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,9 @@ class ChapterProfile(Profile):
         training, the control of every probe). Prints which backbone ran, and warns when the weights are random."""
         model, weights = self.backbone(experiment)
         if random_init and model != "miniature":  # the miniature's random init is seeded by its config already
-            return random_encoder(model, device=self.device, precision=self.precision)
-        encoder = load_encoder(model, None if random_init else weights, self.device, precision=self.precision)
+            return random_encoder(model, device=self.device, precision=self.precision, cache_dir=self.cache_dir)
+        encoder = load_encoder(model, None if random_init else weights, self.device, precision=self.precision,
+                               cache_dir=self.cache_dir)
         if not random_init:
             print(f"{experiment} experiments run on {encoder.id} ({self.precision})")
             if weights is not None and Path(weights).suffix in (".pt", ".bin", ".safetensors") and "random" in \

@@ -21,10 +21,12 @@ import numpy as np
 import torch
 
 from labclip_utils.cache import cached_tensors
+from labclip_utils.io.hashing import key_digest
 from labclip_utils.models.encoder import Encoder
-from labclip_utils.profile import current_profile
+from labclip_utils.profile import default_cache_dir
 from labclip_utils.progress import tqdm
-from labclip_utils.tasks import ImageSource, digest, images_signature, scene_request, unique_images
+from labclip_utils.scenes.splits import SPLITS
+from labclip_utils.tasks import ImageSource, images_signature, scene_request, unique_images
 
 Dtype = Literal["float32", "float16"]
 
@@ -33,13 +35,19 @@ Dtype = Literal["float32", "float16"]
 class EmbeddingStore:
     """Where cached embeddings live and in which precision they are kept (they are returned as float32)."""
 
-    root: Path | None = None
+    root: Path
     dtype: Dtype = "float32"
 
     def __post_init__(self) -> None:
         if self.dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be 'float32' or 'float16', got {self.dtype!r}")
-        self.root = Path(self.root) if self.root is not None else current_profile().cache_dir / "embeddings"
+        self.root = Path(self.root)
+
+    @classmethod
+    def of(cls, encoder: Encoder) -> EmbeddingStore:
+        """The store an encoder's embeddings go to when a caller names none: ``<cache>/embeddings``, with the cache
+        folder the encoder was loaded for (:func:`labclip_utils.models.load_encoder`'s ``cache_dir``)."""
+        return cls((encoder.cache_dir or default_cache_dir()) / "embeddings")
 
 
 @dataclass
@@ -94,11 +102,11 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
 def encode(encoder: Encoder, images: Sequence[ImageSource], texts: Sequence[str], *,
            store: EmbeddingStore | None = None, progress: bool = True) -> Embeddings:
     """Every unique image and text of the request, encoded once per (encoder, code, preprocessing, content)."""
-    store = store or EmbeddingStore()
+    store = store or EmbeddingStore.of(encoder)
     unique, _ = unique_images(images)
     texts = list(dict.fromkeys(_check_texts(texts)))
     key = {"encoder": encoder.id, "code": encoder.code_id, "preprocess": encoder.preprocess_id,
-           "images": images_signature(unique), "texts": digest(texts), "n": [len(unique), len(texts)],
+           "images": images_signature(unique), "texts": key_digest(texts), "n": [len(unique), len(texts)],
            "dtype": store.dtype}
     dtype = getattr(torch, store.dtype)
 
@@ -112,9 +120,6 @@ def encode(encoder: Encoder, images: Sequence[ImageSource], texts: Sequence[str]
     tensors, hit = cached_tensors(store.root, "embeddings", key, compute)
     return Embeddings(tensors["images"].float(), tensors["texts"].float(), tensors["text_norms"].float(),
                       {t: i for i, t in enumerate(texts)}, encoder.id, hit, {r: i for i, r in enumerate(unique)})
-
-
-SPLIT_NAMES = ("train", "val", "test")
 
 
 @dataclass
@@ -137,8 +142,8 @@ class SceneEmbeddings:
 
     def select(self, split: str) -> SceneEmbeddings:
         """Rows of one split (``"train"``, ``"val"`` or ``"test"``)."""
-        if split not in SPLIT_NAMES:
-            raise ValueError(f"unknown split {split!r}; choose one of {SPLIT_NAMES}")
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
         mask = torch.as_tensor(self.split == split)
         return SceneEmbeddings(self.images[mask], self.captions[mask], self.negatives[mask],
                                self.has_negative[mask], self.split[mask.numpy()], self.encoder_id, self.from_cache)

@@ -46,7 +46,15 @@ import torch.nn.functional as F
 
 from labclip_utils.benchmarks.perturbations import Shuffler, SpacyTagger, pre_caption, shuffle_nouns_and_adjectives
 from labclip_utils.io.files import atomic_write
-from labclip_utils.labclip import FitResult, LabclipConfig, LabclipMap, hard_negative_loss, symmetric_loss
+from labclip_utils.labclip import (
+    FitResult,
+    LabclipConfig,
+    LabclipMap,
+    check_finite,
+    epoch_row,
+    labclip_loss,
+    train_step,
+)
 from labclip_utils.metrics import choice_credit, pair_scores
 from labclip_utils.progress import tqdm
 
@@ -654,26 +662,18 @@ def fit_streaming(source, config: LabclipConfig | None = None, stream: StreamCon
             take = take if loaded[2] is None else loaded[2][take]
             images, pos, neg = (x[take].float() for x in loaded[1])
             with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
-                if config.loss == "hnb":
-                    loss = hard_negative_loss(F.normalize(images, dim=-1), model(pos), model(neg),
-                                              labclip_map.logit_scale)
-                else:
-                    loss = symmetric_loss(F.normalize(images, dim=-1), model(pos), labclip_map.logit_scale)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total, batches, global_step = total + loss.item(), batches + 1, global_step + 1
+                loss = labclip_loss(config.loss, F.normalize(images, dim=-1), model(pos),
+                                    model(neg) if config.loss == "hnb" else None, labclip_map.logit_scale)
+            total, batches, global_step = total + train_step(opt, loss), batches + 1, global_step + 1
             if (k + 1) % stream.checkpoint_every == 0:
                 save(epoch, k + 1)
             if on_step is not None:
                 on_step(k + 1)
-        history.append({"epoch": epoch, "loss": total / max(batches, 1), "logit_scale": labclip_map.logit_scale.item(),
-                        "seconds": time.perf_counter() - start})
+        history.append(epoch_row(epoch, total, batches, labclip_map, start))
         save(epoch + 1, 0)
         bar.update(1)
     bar.close()
-    if not all(torch.isfinite(p).all() for p in labclip_map.parameters()):
-        raise FloatingPointError("training diverged: A or t is not finite (try a smaller lr)")
+    check_finite(labclip_map)
     frame = pd.DataFrame(history).set_index("epoch") if history else pd.DataFrame()
     return FitResult(labclip_map.cpu().eval(), frame, config.epochs, config, time.perf_counter() - start)
 

@@ -22,7 +22,9 @@ from typing import Literal, Protocol
 import numpy as np
 from PIL import Image
 
+from labclip_utils.io.hashing import code_digest, key_digest
 from labclip_utils.metrics import RetrievalTies, Ties, check_retrieval_ties, check_ties
+from labclip_utils.scenes.splits import SPLITS
 
 
 class BenchmarkFormatError(ValueError):
@@ -79,8 +81,6 @@ class SceneImage:
 
 def scene_images(ds) -> list[ImageSource]:
     """One image reference per scene of ``ds``: its file for scenes read from disk, else a :class:`SceneImage`."""
-    from labclip_utils.cache import code_digest
-
     renderer = code_digest("labclip_utils.scenes.render")
     size = ds.settings.image_size
     out: list[ImageSource] = []
@@ -105,13 +105,8 @@ def unique_images(refs: Sequence[ImageSource]) -> tuple[list[ImageSource], np.nd
     return list(index), inverse
 
 
-def digest(parts: object) -> str:
-    """A short hash of JSON-serialisable parts (lists keep their boundaries, so no two inputs collide)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
 def images_signature(images: Sequence[ImageSource]) -> str:
-    return digest([r.signature() for r in images])
+    return key_digest([r.signature() for r in images])
 
 
 Score = Literal["cosine", "raw_text_dot"]
@@ -187,7 +182,7 @@ class ChoiceTask:
 
     def fingerprint(self) -> str:
         """Changes when any caption, answer or image (content or file) changes."""
-        return digest([self.name, self.options, self.answer.tolist(), self.image_index.tolist(),
+        return key_digest([self.name, self.options, self.answer.tolist(), self.image_index.tolist(),
                        images_signature(self.images)])
 
     def take(self, keep: np.ndarray | Sequence[int] | Sequence[bool]) -> ChoiceTask:
@@ -229,7 +224,7 @@ class RetrievalTask:
         return len(self.texts)
 
     def fingerprint(self) -> str:
-        return digest([self.name, self.texts, self.text_image.tolist(), images_signature(self.images)])
+        return key_digest([self.name, self.texts, self.text_image.tolist(), images_signature(self.images)])
 
 
 Task = ChoiceTask | RetrievalTask
@@ -247,13 +242,13 @@ def swap_task(ds, name: str | None = None, *, split: str | None = None, ties: Ti
     their caption (the authors' CLEVR rows of two same-coloured objects), are left out and counted in ``notes``.
     ``split`` picks one split; the whole dataset is still what gets encoded (once, shared with
     :func:`~labclip_utils.store.embed_scenes`)."""
-    if split is not None and split not in ("train", "val", "test"):
+    if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose 'train', 'val' or 'test'")
     refs, texts = scene_request(ds)
     if split is None:
         rows = list(range(len(ds)))
     elif getattr(ds, "paper_indices", None) is not None:  # the paper's row list, repeats included
-        rows = ds.paper_indices[("train", "val", "test").index(split)]
+        rows = ds.paper_indices[SPLITS.index(split)]
     else:
         rows = np.flatnonzero(np.asarray(ds.split == split)).tolist()
     keep = [i for i in rows if ds.negatives[i] is not None and ds.negatives[i] != ds.captions[i]]

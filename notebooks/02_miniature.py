@@ -130,7 +130,7 @@ if profile.is_offline:
 #   combinations only, with the paper's recipe ({doc}`06_labclip` looks at it in detail).
 
 # %%
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, fraction=profile.fraction)
 control = profile.load_encoder("synthetic", random_init=True)  # the same architecture before training
 diagnosis = diagnose(encoder, scenes, control=control)
 fig = plot_grouped_bars(diagnosis.probe_table(), chance=diagnosis.chance, title="Per-object colour probes")

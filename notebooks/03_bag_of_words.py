@@ -40,7 +40,7 @@ from labclip_utils.store import embed_scenes
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, fraction=profile.fraction)
 test = embed_scenes(encoder, scenes.pool).select("test")
 seen = embed_scenes(encoder, scenes.seen)
 print(f"{len(test)} scenes of held-out combinations, {len(seen)} of seen combinations")

@@ -46,7 +46,7 @@ from labclip_utils.scenes import evaluation_scenes
 set_book_style()
 encoder = profile.load_encoder("synthetic")
 control = profile.load_encoder("synthetic", random_init=True)
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, fraction=profile.fraction)
 
 # %% [markdown]
 # ## Two objects per scene

@@ -57,7 +57,7 @@ from labclip_utils.store import embed_texts
 set_book_style()
 encoder = profile.load_encoder("synthetic")
 control = profile.load_encoder("synthetic", random_init=True)
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, fraction=profile.fraction)
 diagnosis = diagnose(encoder, scenes, control=control)  # the diagnosis of the miniature chapter (cached)
 A = diagnosis.fit.map
 test = diagnosis.embeddings["pool"].select("test")

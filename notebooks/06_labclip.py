@@ -46,7 +46,7 @@ from labclip_utils.store import embed_scenes
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
-scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
+scenes = evaluation_scenes(seed=0, image_size=profile.image_size, fraction=profile.fraction)
 pool = embed_scenes(encoder, scenes.pool)  # cached: the earlier chapters encoded the same scenes
 seen = embed_scenes(encoder, scenes.seen)
 train, val, test = (pool.select(s) for s in ("train", "val", "test"))
@@ -183,9 +183,9 @@ if profile.is_offline:
 else:
     epochs = CLIP_FT_EPOCHS or profile.scaled(FinetuneConfig.paper().epochs, minimum=1)
     ft_config = replace(FinetuneConfig.paper(), epochs=epochs)
-ft_encoder, ft_history = finetune_clip(encoder, scenes.pool.select("train"), scenes.pool.select("val").head(400),
-                                       ft_config)
-ablation.loc["CLIP-FT"] = {name: result(evaluate(ft_encoder, task, progress=False), "CLIP", "accuracy")
+ft = finetune_clip(encoder, scenes.pool.select("train"), scenes.pool.select("val").head(400), ft_config)
+ft_history = ft.history
+ablation.loc["CLIP-FT"] = {name: result(evaluate(ft.encoder, task, progress=False), "CLIP", "accuracy")
                            for name, task in tasks.items()}
 ablation = ablation.rename_axis("model")
 fig = plot_grouped_bars(ablation, chance=0.5, title="Swap test: CLIP, SB, LABCLIP and full fine-tuning")

@@ -184,7 +184,7 @@ from labclip_utils.labclip import fit_on_dataset
 
 clevr = load_binding_scenes(data_root / BENCHMARKS["clevr"].dataset, "paper" if not profile.is_offline else
                             "compositional")
-book_scenes = evaluation_scenes(seed=0, image_size=profile.image_size, scale=profile.fraction)
+book_scenes = evaluation_scenes(seed=0, image_size=profile.image_size, fraction=profile.fraction)
 fits = {"A fitted on this CLEVR": fit_on_dataset(encoders["synthetic"], clevr, synthetic_config("clevr"),
                                                  progress=False),
         "A of chapter 06 (the book's scenes)": fit_on_scenes(encoders["synthetic"], book_scenes, progress=False)}

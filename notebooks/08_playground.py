@@ -39,7 +39,7 @@ from labclip_utils.scenes import evaluation_scenes
 
 set_book_style()
 encoder = profile.load_encoder("synthetic")
-scenes = evaluation_scenes(image_size=profile.image_size, scale=profile.fraction)
+scenes = evaluation_scenes(image_size=profile.image_size, fraction=profile.fraction)
 labclip_map = fit_on_scenes(encoder, scenes, progress=False).map  # the fit of the LABCLIP chapter (cached)
 playground = Playground(encoder, labclip_map, scenes.heldout())
 print(f"{len(playground.scenes)} scenes of held-out combinations (never used to fit A)")

@@ -58,7 +58,7 @@ from labclip_utils.scenes import evaluation_scenes
 set_book_style()
 
 # %%
-scenes = evaluation_scenes(seed=0, image_size=64, scale=0.25 * profile.fraction)  # a quarter of the usual pool
+scenes = evaluation_scenes(seed=0, image_size=64, fraction=0.25 * profile.fraction)  # a quarter of the usual pool
 steps = profile.scaled(400, minimum=20)
 models = {captions: load_end_to_end(EndToEndConfig(captions=captions, steps=steps, batch_size=64, n_train=12_000),
                                    cache_dir=profile.cache_dir)

@@ -123,3 +123,39 @@ def test_save_load_round_trip_and_bad_file(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(ValueError, match="bad.safetensors: not a LABCLIP map"):
         load_labclip(tmp_path / "bad.safetensors")
+
+
+def test_one_training_step_serves_every_loop():
+    """The in-memory fit, the streamed fit and CLIP-FT step through the same function (loss, step, divergence check):
+    none of them clears, back-propagates or applies gradients itself."""
+    import inspect
+
+    from labclip_utils.finetune import finetune_clip
+    from labclip_utils.labclip import fit_labclip
+    from labclip_utils.streaming import fit_streaming
+
+    for fit in (fit_labclip, fit_streaming, finetune_clip):
+        source = inspect.getsource(fit)
+        assert "train_step(" in source and "labclip_loss(" in source and "check_finite(" in source, fit.__name__
+        assert ".backward(" not in source and "zero_grad" not in source, fit.__name__
+
+
+def test_the_shared_step_and_its_checks():
+    from labclip_utils.labclip import LabclipMap, check_finite, labclip_loss, train_step
+
+    torch.manual_seed(0)
+    labclip_map = LabclipMap(4)
+    opt = torch.optim.SGD(labclip_map.parameters(), lr=0.1)
+    images, pos, neg = (torch.nn.functional.normalize(torch.randn(8, 4), dim=-1) for _ in range(3))
+    loss = labclip_loss("hnb", images, labclip_map(pos), labclip_map(neg), labclip_map.logit_scale)
+    value = train_step(opt, loss)
+    assert value == loss.item() and not torch.equal(labclip_map.A, torch.eye(4)), "one step moved A"
+    sb = labclip_loss("sb", images, labclip_map(pos), None, labclip_map.logit_scale)
+    assert torch.isfinite(sb)
+    with pytest.raises(ValueError, match="hard negatives"):
+        labclip_loss("hnb", images, labclip_map(pos), None, labclip_map.logit_scale)
+    check_finite(labclip_map)
+    with torch.no_grad():
+        labclip_map.linear.weight[0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="diverged"):
+        check_finite(labclip_map)

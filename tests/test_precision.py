@@ -106,9 +106,10 @@ def test_clip_ft_steps_in_low_precision(precision, scenes, tiny_open_clip):
     encoder = load_encoder(tiny_open_clip, pretrained=None, device="cpu", precision=precision)
     assert encoder.model.positional_embedding.dtype == torch.float32 and pixel_dtype(encoder.model) == dtype
     before = {k: v.clone() for k, v in encoder.model.state_dict().items()}
-    tuned, history = finetune_clip(encoder, scenes, config=FinetuneConfig(steps=2, epochs=None, batch_size=4),
-                                   progress=False)
+    fit = finetune_clip(encoder, scenes, config=FinetuneConfig(steps=2, epochs=None, batch_size=4), progress=False)
+    tuned, history = fit.encoder, fit.history
     assert list(history.index) == [1, 2] and np.isfinite(history["loss"]).all()
+    assert fit.kept_epoch == 2 and fit.map is tuned.model.labclip and fit.config.steps == 2
     assert tuned.model.labclip.A.dtype == dtype  # A computes in the text tower's precision, as the paper's CLIP-FT
     changed = [k for k, v in tuned.model.model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed, "two SGD steps changed no weight"

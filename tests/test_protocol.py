@@ -294,7 +294,7 @@ def test_clip_ft_trains_on_same_colour_rows_unless_told(clevr_renders, tiny_enco
     assert same > 0
     for drop, rows in ((False, len(train)), (True, len(train) - same)):
         config = FinetuneConfig(optimizer="sgd", lr=0.01, epochs=1, batch_size=32, drop_unchanged=drop)
-        _, history = finetune_clip(tiny_encoder, train, config=config, progress=False)
+        history = finetune_clip(tiny_encoder, train, config=config, progress=False).history
         assert len(history) == -(-rows // 32)
 
 

@@ -42,7 +42,7 @@ PREPARE = {
     # the paper profile: the synthetic backbone's embeddings of the evaluation scenes most chapters share
     "paper": "from labclip_utils import use_profile; from labclip_utils.scenes import evaluation_scenes; "
              "from labclip_utils.store import embed_scenes; p = use_profile(); e = p.load_encoder('synthetic'); "
-             "s = evaluation_scenes(seed=0, image_size=p.image_size, scale=p.fraction); "
+             "s = evaluation_scenes(seed=0, image_size=p.image_size, fraction=p.fraction); "
              "[embed_scenes(e, d, progress=False) for d in (s.pool, s.seen)]",
 }
 #: A cell that runs longer fails. The slowest cell of any profile takes a few minutes on 2 cores; a kernel wedged by a

@@ -15,7 +15,7 @@ from labclip_utils.conjunctive import TARGETS, conjunctive_search
 from labclip_utils.io.downloads import GDRIVE
 from labclip_utils.probing import multi_object_curve
 from labclip_utils.profile import PROFILE_SPECS, Profile
-from labclip_utils.scenes.evaluation import evaluation_scenes
+from labclip_utils.scenes.evaluation_set import evaluation_scenes
 
 #: Set by the book's runner (tools/book.py) to the JUnit report of the notebooks executed before the setup chapter.
 RUN_REPORT_ENV = "LABCLIP_RUN_REPORT"

@@ -139,9 +139,7 @@ class Playground:
         add("A", self.labclip_map.A)
         n = min(n_scenes, len(self.scenes))
         add("images", self.encoder.encode_images([self.scenes.image(i) for i in range(n)], progress=False))
-        raw = tokenizer._clip  # CLIP's own tokenizer: the word's token ids, then remapped to the miniature's
-        words = {w: [int(t) for t in tokenizer._lut[raw([w])[0]] if t > 0][1:-1] for w in tokenizer.words}
-        ends = tokenizer._lut[raw([""])[0][:2]].tolist()  # start- and end-of-text
+        words, ends = tokenizer.word_ids(), tokenizer.text_ends()
         scenes = []
         for i in range(n):
             caption, negative = self.default_captions(i)

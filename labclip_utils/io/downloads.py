@@ -149,18 +149,13 @@ def verify_cached(path: Path, expected: str | None, root: Path, filename: str) -
 
 
 # -- transfers ------------------------------------------------------------------------------------------------
-def mirror() -> str | None:
-    """Where every download comes from instead of its official host (``$LABCLIP_MIRROR``), or None."""
-    return mirror_source()
-
-
 _MANIFESTS: dict[str, dict[str, str]] = {}
 
 
 def mirror_checksums() -> dict[str, str]:
     """The mirror's ``SHA256SUMS`` as ``"<dataset>/<file>" → sha256`` (empty without a mirror or a manifest). Read
     once per process and mirror; a malformed manifest is an error that names it."""
-    base = mirror()
+    base = mirror_source()
     if base is None:
         return {}
     if base not in _MANIFESTS:
@@ -197,7 +192,7 @@ def expected_checksum(dataset: str, remote: RemoteFile) -> str | None:
 
 def source(dataset: str, remote: RemoteFile) -> str:
     """Where ``remote`` comes from: ``<mirror>/<dataset>/<file>`` under a mirror, else its official address."""
-    base = mirror()
+    base = mirror_source()
     if base:
         return f"{base}/{dataset}/{remote.filename}"
     return f"gdrive:{remote.gdrive_id}" if remote.url == GDRIVE else remote.url

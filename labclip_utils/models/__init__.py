@@ -12,30 +12,38 @@ checkpoint file, gives trained weights.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from labclip_utils.models.encoder import Encoder, weights_fingerprint
 from labclip_utils.models.miniature_training import load_miniature
 from labclip_utils.models.openclip import load_open_clip, resolve_quick_gelu
-from labclip_utils.profile import resolve_device
+from labclip_utils.profile import default_cache_dir, resolve_device
 
-#: Encoders that are not plain open_clip names, by name. Each loader takes (pretrained, device).
+#: Encoders that are not plain open_clip names, by name. Each loader takes (pretrained, device, cache_dir).
 CUSTOM_ENCODERS: dict[str, Callable[..., Encoder]] = {"miniature": load_miniature}
 
 
 def load_encoder(
-    name: str, pretrained: str | None = None, device: str = "auto", *, quick_gelu: bool | None = None,
-    precision: str = "fp32",
+    name: str, pretrained: str | None = None, device: str | None = None, *, quick_gelu: bool | None = None,
+    precision: str = "fp32", cache_dir: str | Path | None = None,
 ) -> Encoder:
     """Load an encoder by name: a custom one (``"miniature"``) or any open_clip model.
 
     ``pretrained`` is a weights tag (``"openai"``, ``"laion2b_s34b_b79k"``, ``"seed0"`` for the miniature...) or a
-    checkpoint file; ``None`` gives random init. ``device="auto"`` picks CUDA when available. ``precision``
+    checkpoint file; ``None`` gives random init. ``device=None`` reads ``$LABCLIP_DEVICE`` (default ``auto``: CUDA when
+    available). ``precision``
     (``"fp32"``, ``"fp16"`` or ``"bf16"``) applies to open_clip models; the miniature always computes in fp32.
+    ``cache_dir`` is where the encoder's trained weights (the miniature's) and embeddings are cached: a chapter
+    passes its profile's; default :func:`labclip_utils.profile.default_cache_dir`.
     """
     device = resolve_device(device)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     if name in CUSTOM_ENCODERS:
-        return CUSTOM_ENCODERS[name](pretrained=pretrained, device=device)
-    return load_open_clip(name, pretrained, device=device, quick_gelu=quick_gelu, precision=precision)
+        encoder = CUSTOM_ENCODERS[name](pretrained=pretrained, device=device, cache_dir=cache_dir)
+    else:
+        encoder = load_open_clip(name, pretrained, device=device, quick_gelu=quick_gelu, precision=precision)
+    encoder.cache_dir = cache_dir
+    return encoder
 
 
 __all__ = ["CUSTOM_ENCODERS", "Encoder", "load_encoder", "load_miniature", "resolve_quick_gelu",

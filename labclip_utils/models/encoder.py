@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from labclip_utils.cache import code_digest
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.progress import tqdm
 
 ImageLike = Image.Image | np.ndarray
@@ -73,8 +74,11 @@ class Encoder:
 
     ``model`` must offer ``encode_image(pixels)`` and ``encode_text(tokens)``; ``preprocess`` maps a PIL image
     to a C×H×W tensor; ``tokenize`` maps a list of strings to a token tensor. ``id`` is stable across runs:
-    model name, weights tag and a fingerprint of the weights.
+    model name, weights tag and a fingerprint of the weights. ``cache_dir`` is the cache folder it was loaded for
+    (:func:`labclip_utils.models.load_encoder`), where its embeddings are cached unless a caller names a store.
     """
+
+    cache_dir: Path | None = None
 
     def __init__(
         self,

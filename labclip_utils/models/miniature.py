@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from open_clip.transformer import TextTransformer
 from PIL import Image
 
+from labclip_utils.models.encoder import Encoder
 from labclip_utils.models.openclip import text_forward
 from labclip_utils.scenes.world import CLEVR_COLORS, SHAPES
 
@@ -112,6 +113,15 @@ class MiniTokenizer:
             bad = texts[int(unknown.any(dim=1).nonzero()[0])]
             raise ValueError(f"the miniature CLIP only knows the words {list(self.words)}; cannot encode {bad!r}")
         return self._lut[raw]
+
+    def word_ids(self) -> dict[str, list[int]]:
+        """Each word's ids in the miniature's numbering, without start- and end-of-text: what a tokenizer written
+        elsewhere (the website's playground, in JavaScript) needs to encode captions exactly as this one does."""
+        return {w: [int(t) for t in self._lut[self._clip([w])[0]] if t > 0][1:-1] for w in self.words}
+
+    def text_ends(self) -> list[int]:
+        """The ids of start- and end-of-text in the miniature's numbering."""
+        return self._lut[self._clip([""])[0][:2]].tolist()
 
     def __repr__(self) -> str:
         return f"MiniTokenizer({len(self.words)} words, context {self.context_length})"
@@ -217,8 +227,6 @@ def build_miniature(cfg: MiniatureConfig) -> tuple[MiniatureCLIP, MiniTokenizer]
 def miniature_encoder(model: MiniatureCLIP, tokenizer: MiniTokenizer, cfg: MiniatureConfig, pretrained: str | None,
                       device: str = "cpu"):
     """Wrap a miniature model as an :class:`~labclip_utils.models.Encoder`."""
-    from labclip_utils.models.encoder import Encoder
-
     encoder = Encoder(model, MiniPreprocess(cfg.image_size), tokenizer, name="miniature", pretrained=pretrained,
                       device=device, code_module="labclip_utils.models.miniature")
     encoder.config = cfg

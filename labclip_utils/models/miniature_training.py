@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from labclip_utils.cache import cached_tensors, code_digest
+from labclip_utils.cache import cached_tensors
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.models.miniature import (
     MiniatureCLIP,
     MiniatureConfig,
@@ -26,6 +27,7 @@ from labclip_utils.models.miniature import (
     miniature_encoder,
     pixels_to_tensor,
 )
+from labclip_utils.profile import default_cache_dir
 from labclip_utils.progress import tqdm
 from labclip_utils.scenes import CaptionStyle, caption_text, make_scenes
 from labclip_utils.scenes.dataset import SceneDataset
@@ -267,10 +269,9 @@ def load_miniature(pretrained: str | None = None, device: str = "cpu", *, config
     with its initial random weights (the random-init control), as for every encoder. Trained weights are computed
     on first use (a few minutes on 2 cores) and cached, keyed by the configuration *and* a digest of the training
     code, so every later call, from any notebook, loads the checkpoint (safetensors, no pickle). The encoder
-    carries ``.config``, ``.history`` (training curves) and ``.trained_now``.
+    carries ``.config``, ``.history`` (training curves) and ``.trained_now``. ``cache_dir`` is where the weights
+    are cached (a chapter passes its profile's; default :func:`labclip_utils.profile.default_cache_dir`).
     """
-    from labclip_utils.profile import current_profile
-
     if pretrained is not None and (not pretrained.startswith("seed") or not pretrained[4:].isdigit()):
         raise ValueError(f"miniature weights are named 'seed<N>' (or None for random init), got {pretrained!r}")
     if config is None:
@@ -282,7 +283,7 @@ def load_miniature(pretrained: str | None = None, device: str = "cpu", *, config
         encoder = miniature_encoder(model, tokenizer, config, None, device)
         encoder.history, encoder.trained_now = {}, False
         return encoder
-    root = Path(cache_dir) if cache_dir else current_profile().cache_dir
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
     key = {**config.key(), "code": code_digest("labclip_utils.models.miniature_training")}
 
     def compute() -> dict[str, torch.Tensor]:

@@ -7,7 +7,7 @@
 
 from labclip_utils.scenes.captions import CaptionStyle, bag_of_words, caption_set, caption_text, combination_indices
 from labclip_utils.scenes.dataset import Sample, SceneDataset, SceneSettings, make_scenes
-from labclip_utils.scenes.evaluation import EvalScenes, evaluation_scenes
+from labclip_utils.scenes.evaluation_set import EvalScenes, evaluation_scenes
 from labclip_utils.scenes.formats import load_scenes, read_clevr, read_pug_spar, read_pug_spare, save_scenes
 from labclip_utils.scenes.negatives import (
     BAG_PRESERVING,

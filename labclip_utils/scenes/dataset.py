@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from labclip_utils.io.hashing import code_digest
 from labclip_utils.progress import tqdm
 from labclip_utils.scenes.captions import CaptionStyle, Pair, caption_order, caption_set_key, caption_text
 from labclip_utils.scenes.negatives import NEGATIVES, NoNegative
@@ -267,8 +268,6 @@ class SceneDataset(Sequence):
     def fingerprint(self) -> str:
         """A content hash: changes whenever any image, caption, negative or split would change."""
         h = hashlib.sha256()
-        from labclip_utils.cache import code_digest
-
         renderer = code_digest("labclip_utils.scenes.render")
         h.update(json.dumps({"renderer": renderer, "settings": self.settings.to_json()}).encode())
         for rec, cap, neg, split in zip(self.records, self.captions, self.negatives, self.split, strict=True):

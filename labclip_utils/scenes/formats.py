@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import uuid
 import warnings
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
+from labclip_utils.io.files import replace_folder
 from labclip_utils.progress import tqdm
 from labclip_utils.scenes.captions import CaptionStyle
 from labclip_utils.scenes.dataset import SceneDataset, SceneSettings
@@ -312,9 +310,8 @@ def save_scenes(ds: SceneDataset, folder: str | Path, *, overwrite: bool = False
     if len(worlds) != 1:
         raise ValueError(f"{ds.name}: cannot save a mix of worlds {sorted(worlds)} in one folder")
     world = worlds.pop()
-    tmp = folder.with_name(f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir(parents=True)
-    try:
+
+    def write(tmp: Path) -> None:
         if world == "clevr":
             _write_clevr(ds, tmp, progress)
         else:
@@ -322,17 +319,8 @@ def save_scenes(ds: SceneDataset, folder: str | Path, *, overwrite: bool = False
         meta = {"world": world, "name": ds.name, "settings": ds.settings.to_json(),
                 "attributes": list(ds.attributes), "objects": list(ds.objects)}
         (tmp / SETTINGS_FILE).write_text(json.dumps(meta, indent=1))
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+
+    return replace_folder(folder, write)
 
 
 def load_scenes(folder: str | Path, settings: SceneSettings | None = None, progress: bool = False) -> SceneDataset:

@@ -1,4 +1,7 @@
-"""The book's evaluation scenes: one pool with the compositional split, and fresh images of seen combinations."""
+"""The book's evaluation scenes: one pool with the compositional split, and fresh images of seen combinations.
+
+(The evaluation *runner*, which scores any task, is :mod:`labclip_utils.evaluation`.)
+"""
 
 from __future__ import annotations
 
@@ -21,13 +24,13 @@ class EvalScenes:
 
 
 def evaluation_scenes(seed: int = 0, n_pool: int = 36_000, n_seen: int = 3_000, image_size: int = 64,
-                      scale: float = 1.0, **scene_kwargs) -> EvalScenes:
+                      fraction: float = 1.0, **scene_kwargs) -> EvalScenes:
     """2-object CLEVR-like evaluation scenes, drawn independently of any training scenes. The pool is large (about
     29,000 training scenes for A): with the paper's 50 epochs, A keeps improving on held-out combinations up to
-    about that many optimiser steps. ``scale`` (a profile's ``LABCLIP_SCALE``) shrinks both counts, keeping at least
-    a few hundred scenes in the pool."""
-    if scale < 1:
-        n_pool, n_seen = max(300, int(n_pool * scale)), max(100, int(n_seen * scale))
+    about that many optimiser steps. ``fraction`` (a profile's ``LABCLIP_FRACTION``) shrinks both counts, keeping at
+    least a few hundred scenes in the pool."""
+    if fraction < 1:
+        n_pool, n_seen = max(300, int(n_pool * fraction)), max(100, int(n_seen * fraction))
     pool = make_scenes(n_pool, "clevr", 2, seed=20_000 + seed, image_size=image_size, **scene_kwargs)
     seen = make_scenes(n_seen, "clevr", 2, seed=30_000 + seed, image_size=image_size, **scene_kwargs)
     return EvalScenes(pool, seen.select("train"))
