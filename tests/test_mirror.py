@@ -112,3 +112,77 @@ def test_manifest_format_errors_name_the_file():
     assert parse_manifest(f"{'a' * 64}  coco/val2014.zip\n\n", "m") == {"coco/val2014.zip": "a" * 64}
     with pytest.raises(ValueError, match="SHA256SUMS: line 2"):
         parse_manifest(f"{'a' * 64}  x\nnot a checksum line\n", MANIFEST)
+
+
+def test_server_counts_the_bytes_it_sends_per_client_tag(small_mirror):
+    zip_data = (small_mirror / "sugarcrepe" / "val2017.zip").read_bytes()
+    json_data = (small_mirror / "sugarcrepe" / "swap_att.json").read_bytes()
+    sums = (small_mirror / MANIFEST).read_bytes()
+    usage: dict = {}
+    with serve(small_mirror, usage=usage) as url:
+        plain = requests.get(f"{url}/sugarcrepe/val2017.zip", timeout=10)
+        tagged = requests.get(f"{url}/@07_benchmarks/sugarcrepe/val2017.zip", timeout=10)
+        assert tagged.status_code == 200 and tagged.content == zip_data
+        assert tagged.headers["ETag"] == plain.headers["ETag"]
+        assert requests.get(f"{url}/@07_benchmarks/{MANIFEST}", timeout=10).content == sums
+        ranged = requests.get(f"{url}/@a.b-c/sugarcrepe/val2017.zip", headers={"Range": "bytes=100-199"}, timeout=10)
+        assert ranged.status_code == 206 and ranged.content == zip_data[100:200]
+        assert ranged.headers["Content-Range"] == f"bytes 100-199/{len(zip_data)}"
+        stale = requests.get(f"{url}/@a.b-c/sugarcrepe/swap_att.json", timeout=10,
+                             headers={"Range": "bytes=5-", "If-Range": '"another-version"'})
+        assert stale.status_code == 200 and stale.content == json_data
+        head = requests.head(f"{url}/@a.b-c/sugarcrepe/swap_att.json", timeout=10)
+        assert head.status_code == 200 and head.headers["Content-Length"] == str(len(json_data))
+        assert requests.get(f"{url}/@a.b-c/sugarcrepe/nothing.zip", timeout=10).status_code == 404
+        assert requests.get(f"{url}/@a.b-c/sugarcrepe/val2017.zip", timeout=10,
+                            headers={"Range": f"bytes={len(zip_data)}-"}).status_code == 416
+        assert requests.get(f"{url}/@bad%20tag/sugarcrepe/swap_att.json", timeout=10).status_code == 404
+        assert requests.get(f"{url}/@/sugarcrepe/swap_att.json", timeout=10).status_code == 404
+    assert usage == {
+        "": {"requests": 1, "bytes": len(zip_data), "files": {"sugarcrepe/val2017.zip": len(zip_data)}},
+        "07_benchmarks": {"requests": 2, "bytes": len(zip_data) + len(sums),
+                          "files": {"sugarcrepe/val2017.zip": len(zip_data), MANIFEST: len(sums)}},
+        "a.b-c": {"requests": 5, "bytes": 100 + len(json_data),
+                  "files": {"sugarcrepe/val2017.zip": 100, "sugarcrepe/swap_att.json": len(json_data)}},
+    }
+
+
+def test_two_tagged_clients_fetching_through_downloads_are_counted_apart(small_mirror, tmp_path, monkeypatch):
+    usage: dict = {}
+    sizes = {name: (small_mirror / "sugarcrepe" / name).stat().st_size for name in ("val2017.zip", "swap_att.json")}
+    sums = (small_mirror / MANIFEST).stat().st_size
+    with serve(small_mirror, usage=usage) as url:
+        for tag, name in (("nb_a", "val2017.zip"), ("nb_b", "swap_att.json")):
+            downloads._MANIFESTS.clear()
+            monkeypatch.setenv(MIRROR_ENV, f"{url}/@{tag}")
+            downloads.fetch(downloads.RemoteFile(name, f"https://example.invalid/{name}"), tmp_path / tag,
+                            progress=False, dataset="sugarcrepe")
+    assert {tag: usage[tag]["files"] for tag in usage} == {
+        "nb_a": {MANIFEST: sums, "sugarcrepe/val2017.zip": sizes["val2017.zip"]},
+        "nb_b": {MANIFEST: sums, "sugarcrepe/swap_att.json": sizes["swap_att.json"]},
+    }
+    assert usage["nb_a"]["bytes"] == sums + sizes["val2017.zip"]
+    assert usage["nb_b"]["bytes"] == sums + sizes["swap_att.json"]
+
+
+def test_a_client_that_hangs_up_is_counted_for_what_it_was_sent():
+    import io
+    import threading
+
+    class HangsUpAfterOneBlock:
+        def __init__(self):
+            self.received = 0
+
+        def write(self, block):
+            if self.received:
+                raise BrokenPipeError("the client left")
+            self.received += len(block)
+
+    handler = MirrorHandler.__new__(MirrorHandler)  # its copyfile alone, without a connection
+    handler.usage, handler.usage_lock = {}, threading.Lock()
+    handler._counted, handler._remaining = ("t", "coco/val2014.zip"), 3 << 20
+    client = HangsUpAfterOneBlock()
+    with pytest.raises(BrokenPipeError):
+        handler.copyfile(io.BytesIO(bytes(3 << 20)), client)
+    assert client.received == 1 << 20
+    assert handler.usage == {"t": {"requests": 0, "bytes": 1 << 20, "files": {"coco/val2014.zip": 1 << 20}}}

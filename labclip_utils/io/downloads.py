@@ -21,25 +21,34 @@ once for a room, serves the same bytes (:mod:`labclip_utils.io.mirror` serves a 
 ``<mirror>/SHA256SUMS`` (``sha256sum`` format); each file is then checked against the mirror's checksum, and a
 mirror whose file differs from a pinned official one says so. Without an entry there, checksums are checked as for
 the official hosts.
+
+**Single files.** :func:`fetch_files` brings a fixed subset of a dataset image by image (COCO's images have official
+per-image addresses) instead of a multi-GB archive: in parallel, each file through the same ``.part``, checksum and
+rename as :func:`fetch`, from ``<mirror>/<dataset>/<relative path>`` under a mirror. No official per-image checksums
+exist, so each file's SHA-256 is recorded on first download (keyed by its relative path) and verified afterwards.
 """
 
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import json
 import lzma
 import os
 import shutil
 import tarfile
+import threading
 import uuid
 import warnings
 import zipfile
 import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from labclip_utils.io.files import atomic_write, file_lock
+from labclip_utils.io.files import atomic_write, file_lock, make_folder
 from labclip_utils.io.hashing import MANIFEST, parse_manifest, sha256_of
 from labclip_utils.profile import mirror_source
 from labclip_utils.progress import tqdm
@@ -63,8 +72,9 @@ class ManualDownloadRequired(RuntimeError):
 class RemoteFile:
     """One file of a dataset: where it comes from, where it goes, and how to check it.
 
-    ``url`` is an HTTP(S) address, or ``"gdrive"`` with ``gdrive_id``. ``extract`` unpacks an archive into the
-    dataset folder (``"zip"`` or ``"tar"``); ``sha256=None`` means "record on first download".
+    ``filename`` is a name, or a relative path (``val2014/COCO_val2014_….jpg``, :func:`fetch_files`) in the dataset
+    folder and in the mirror. ``url`` is an HTTP(S) address, or ``"gdrive"`` with ``gdrive_id``. ``extract`` unpacks
+    an archive into the dataset folder (``"zip"`` or ``"tar"``); ``sha256=None`` means "record on first download".
     """
 
     filename: str
@@ -73,8 +83,6 @@ class RemoteFile:
     gdrive_id: str | None = None
     extract: str | None = None
     size: str = "?"
-
-
 
 
 # -- small state files ----------------------------------------------------------------------------------------
@@ -95,10 +103,17 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def _update_json(path: Path, entries: dict, remove: tuple[str, ...] = ()) -> None:
-    """Merge ``entries`` into (and drop ``remove`` from) a small JSON file, atomically."""
-    data = {k: v for k, v in (_read_json(path) | entries).items() if k not in remove}
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, sort_keys=True)))
+#: Serialises read-merge-write of the state files between threads (:func:`fetch_files` verifies files in parallel).
+_STATE_LOCK = threading.Lock()
+
+
+def _update_json(path: Path, entries: dict, remove: tuple[str, ...] = (), *, shared: bool = False) -> None:
+    """Merge ``entries`` into (and drop ``remove`` from) a small JSON file, atomically and one writer at a time:
+    threads of this process always, other processes too when ``shared`` (a dataset folder's ``checksums.json`` and
+    ``.verified.json``, through ``<file>.lock``), so that no writer drops another's entries."""
+    with _STATE_LOCK, (file_lock(path) if shared else contextlib.nullcontext()):
+        data = {k: v for k, v in (_read_json(path) | entries).items() if k not in remove}
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1, sort_keys=True)))
 
 
 def _recorded(root: Path) -> dict[str, str]:
@@ -116,17 +131,19 @@ def reset_recorded(root: str | Path, filename: str) -> bool:
     had = filename in _recorded(root)
     for state in ("checksums.json", ".verified.json"):
         if (root / state).exists():
-            _update_json(root / state, {}, remove=(filename,))
+            _update_json(root / state, {}, remove=(filename,), shared=True)
     return had
 
 
-def verify(path: Path, expected: str | None, root: Path, filename: str) -> str:
-    """Check ``path`` against the pinned hash, else the recorded one, else record it. Returns the hash."""
+def verify(path: Path, expected: str | None, root: Path, filename: str, announce: bool = True) -> str:
+    """Check ``path`` against the pinned hash, else the recorded one, else record it (and print it, unless not
+    ``announce``: :func:`fetch_files` sums up thousands of images in one line). Returns the hash."""
     digest = sha256_of(path)
     wanted = expected or _recorded(root).get(filename)
     if wanted is None:
-        _update_json(root / "checksums.json", {filename: digest})
-        print(f"recorded sha256 of {filename}: {digest} (pin it in labclip_utils/benchmarks/downloads.py)")
+        _update_json(root / "checksums.json", {filename: digest}, shared=True)
+        if announce:
+            print(f"recorded sha256 of {filename}: {digest} (pin it in labclip_utils/benchmarks/downloads.py)")
     elif digest != wanted:
         how = ("the hash is pinned in labclip_utils/benchmarks/downloads.py, or listed in the mirror's SHA256SUMS"
                if expected else
@@ -136,15 +153,15 @@ def verify(path: Path, expected: str | None, root: Path, filename: str) -> str:
     return digest
 
 
-def verify_cached(path: Path, expected: str | None, root: Path, filename: str) -> str:
+def verify_cached(path: Path, expected: str | None, root: Path, filename: str, announce: bool = True) -> str:
     """:func:`verify`, without re-hashing a file (gigabytes for COCO) whose size and modification time are those
     it had when it last passed (kept in ``<root>/.verified.json``)."""
     wanted = expected or _recorded(root).get(filename)
     stamps = root / ".verified.json"
     if wanted is not None and _read_json(stamps).get(filename) == _stamp(path, wanted):
         return wanted
-    digest = verify(path, expected, root, filename)
-    _update_json(stamps, {filename: _stamp(path, digest)})
+    digest = verify(path, expected, root, filename, announce)
+    _update_json(stamps, {filename: _stamp(path, digest)}, shared=True)
     return digest
 
 
@@ -379,34 +396,120 @@ def fetch(remote: RemoteFile, root: Path, progress: bool = True, dataset: str = 
     from several processes at once."""
     root.mkdir(parents=True, exist_ok=True)
     dest = root / remote.filename
-    done = root / f".{remote.filename}.extracted"
     dataset = dataset or root.name
     expected = expected_checksum(dataset, remote)
     with file_lock(dest):
-        if dest.is_file() and (remote.extract is None or done.exists()):
-            verify_cached(dest, expected, root, remote.filename)
-            return dest
-        recorded_now = False
-        if not dest.is_file():
-            transfer(dataset, remote, dest, progress)
-            part = dest.with_name(dest.name + ".part")
-            recorded_now = expected is None and remote.filename not in _recorded(root)
-            try:
-                digest = verify(part, expected, root, remote.filename)
-            except ChecksumError:
-                part.unlink(missing_ok=True)
-                raise
-            os.replace(part, dest)  # keeps size and mtime, so the stamp below describes dest
-            _update_json(root / ".verified.json", {remote.filename: _stamp(dest, digest)})
-        if remote.extract:
-            try:
-                extract(dest, root, remote.extract)
-            except DownloadError:
-                # a broken archive: remove it, and the checksum it was just recorded with, so that the next call
-                # downloads it again instead of refusing every good copy
-                dest.unlink(missing_ok=True)
-                if recorded_now:
-                    reset_recorded(root, remote.filename)
-                raise
-            done.touch()
+        return _bring(remote, root, dataset, expected, progress)
+
+
+def _bring(remote: RemoteFile, root: Path, dataset: str, expected: str | None, progress: bool,
+           announce: bool = True) -> Path:
+    """:func:`fetch`'s work, under a lock its caller holds: verify ``root/<remote.filename>`` if present, else
+    transfer it to ``.part``, verify that, rename it into place (and unpack an archive)."""
+    dest = root / remote.filename
+    done = dest.with_name(f".{dest.name}.extracted")
+    if dest.is_file() and (remote.extract is None or done.exists()):
+        verify_cached(dest, expected, root, remote.filename, announce)
         return dest
+    recorded_now = False
+    if not dest.is_file():
+        make_folder(dest.parent)
+        transfer(dataset, remote, dest, progress)
+        part = dest.with_name(dest.name + ".part")
+        recorded_now = expected is None and remote.filename not in _recorded(root)
+        try:
+            digest = verify(part, expected, root, remote.filename, announce)
+        except ChecksumError:
+            part.unlink(missing_ok=True)
+            raise
+        os.replace(part, dest)  # keeps size and mtime, so the stamp below describes dest
+        _update_json(root / ".verified.json", {remote.filename: _stamp(dest, digest)}, shared=True)
+    if remote.extract:
+        try:
+            extract(dest, root, remote.extract)
+        except DownloadError:
+            # a broken archive: remove it, and the checksum it was just recorded with, so that the next call
+            # downloads it again instead of refusing every good copy
+            dest.unlink(missing_ok=True)
+            if recorded_now:
+                reset_recorded(root, remote.filename)
+            raise
+        done.touch()
+    return dest
+
+
+def _relative(entry: object, index: int) -> str:
+    """A file's relative path from an annotation file, as ``a/b.jpg``; refuses what could land outside the folder
+    or on the folder's own state files (absolute, ``..``, ``.``, empty or hidden parts, backslashes)."""
+    if not (isinstance(entry, tuple | list) and len(entry) == 2 and all(isinstance(x, str) for x in entry)):
+        raise ValueError(f"files[{index}] = {entry!r}: expected a (relative path, URL) pair of strings")
+    relative = entry[0]
+    parts = relative.split("/")
+    bad = ("it is empty" if not relative.strip() else
+           "it is absolute" if relative.startswith("/") or PurePosixPath(relative).is_absolute() else
+           "it uses backslashes" if "\\" in relative else
+           "it has a '..' part" if ".." in parts else
+           "it has an empty or '.' part" if any(p in ("", ".") for p in parts) else
+           "it has a hidden part (the folder's state files are hidden)" if any(p.startswith(".") for p in parts) else
+           "it is the folder's checksum record" if relative == "checksums.json" else
+           "it contains a NUL character" if "\0" in relative else None)
+    if bad:
+        raise ValueError(f"files[{index}]: refusing relative path {relative!r} ({bad})")
+    return relative
+
+
+def fetch_files(dataset: str, files: Sequence[tuple[str, str]], root: str | Path, *, workers: int = 8,
+                progress: bool = True) -> list[Path]:
+    """Bring each ``(relative path, official URL)`` of ``files`` to ``root/<relative path>``; return those paths in
+    the given order.
+
+    For a small, fixed subset of a dataset, fetched file by file instead of a multi-GB archive: ``workers`` threads,
+    one progress bar counting files. Each file goes through :func:`fetch`'s steps (from ``<mirror>/<dataset>/<relative
+    path>`` under a mirror, checked against its ``SHA256SUMS`` entry when it has one; to ``.part``, renamed only once
+    verified), and its SHA-256 is recorded in ``root/checksums.json`` on first download; present files are verified,
+    not downloaded again. Paths come from annotation files, so they are checked first (``ValueError``). Files that
+    fail do not stop the others; then one :class:`DownloadError` names how many failed and the first few, with why.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    root = Path(root)
+    wanted = [(_relative(entry, i), entry[1]) for i, entry in enumerate(files)]
+    unique: dict[str, str] = {}
+    for relative, url in wanted:
+        if unique.setdefault(relative, url) != url:
+            raise ValueError(f"{dataset}: {relative!r} is listed with two URLs, {unique[relative]} and {url}")
+    paths = [root / relative for relative, _ in wanted]
+    if not unique:
+        return paths
+    mirror_checksums()  # read the mirror's manifest once, here, rather than in every thread
+    order = {relative: i for i, relative in enumerate(unique)}
+    failures: list[tuple[str, BaseException]] = []
+    with file_lock(root / ".fetch_files"):  # one writer per folder across processes; threads take distinct files
+        known = set(_recorded(root))
+
+        def one(relative: str) -> None:
+            remote = RemoteFile(relative, unique[relative])
+            _bring(remote, root, dataset, expected_checksum(dataset, remote), progress=False, announce=False)
+
+        with ThreadPoolExecutor(max_workers=min(workers, len(unique))) as pool, \
+                tqdm(total=len(unique), unit="file", desc=f"{dataset} files", disable=not progress) as bar:
+            jobs = {pool.submit(one, relative): relative for relative in unique}
+            for job in as_completed(jobs):
+                error = job.exception()
+                if error is not None:
+                    failures.append((jobs[job], error))
+                bar.update(1)
+        now = _recorded(root)
+        recorded = [r for r in unique if r not in known and r in now]
+    if recorded:
+        print(f"recorded the sha256 of {len(recorded)} {dataset} files in {root / 'checksums.json'} (no official "
+              "per-file checksums exist); they are verified on every later use")
+    if failures:
+        failures.sort(key=lambda failure: order[failure[0]])
+        shown = "; ".join(f"{relative}: {error if isinstance(error, DownloadError | ChecksumError) else repr(error)}"
+                          for relative, error in failures[:5])
+        more = f"; and {len(failures) - 5} more" if len(failures) > 5 else ""
+        raise DownloadError(f"{dataset}: {len(failures)} of {len(unique)} files could not be fetched into {root} "
+                            f"({shown}{more}); the others are in place, and a new call fetches only what is "
+                            "missing") from failures[0][1]
+    return paths
