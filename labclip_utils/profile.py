@@ -13,6 +13,9 @@ profile, each an environment variable:
   (default ``ViT-L-14``/``openai``); a weights tag or a checkpoint file;
 - ``LABCLIP_PRECISION``: ``auto`` (fp16 on a GPU, fp32 on a CPU, as OpenAI's ``clip`` package), ``fp16``,
   ``bf16`` or ``fp32``;
+- ``LABCLIP_SIZE``: ``full`` (the paper's protocol) or ``class``: every chapter within a class's budget on Colab's
+  free T4 (:data:`CLASS_BUDGET`): CLIP-FT shortened, chapter 7 on fixed, seeded subsets whose images are fetched
+  one by one instead of whole archives (:mod:`labclip_utils.benchmarks.subsets`), and every shortening labelled;
 - ``LABCLIP_FRACTION``: a number in (0, 1] that shrinks scene counts, benchmark subsets and epochs together
   (a rehearsal on a CPU); 1 changes nothing (it was called ``LABCLIP_SCALE``);
 - ``LABCLIP_MIRROR``: a URL or folder that serves every download under its official file name
@@ -36,6 +39,7 @@ SYNTHETIC_MODEL_ENV = "LABCLIP_SYNTHETIC_MODEL"
 SYNTHETIC_PRETRAINED_ENV = "LABCLIP_SYNTHETIC_PRETRAINED"
 PRECISION_ENV = "LABCLIP_PRECISION"
 FRACTION_ENV = "LABCLIP_FRACTION"
+SIZE_ENV = "LABCLIP_SIZE"
 OLD_FRACTION_ENV = "LABCLIP_SCALE"  # its former name: refused with a message, never silently ignored
 DEVICE_ENV = "LABCLIP_DEVICE"
 THREADS_ENV = "LABCLIP_NUM_THREADS"
@@ -43,9 +47,15 @@ MIRROR_ENV = "LABCLIP_MIRROR"
 MIRROR_LOG_ENV = "LABCLIP_MIRROR_LOG"
 PROGRESS_ENV = "LABCLIP_PROGRESS"
 ENFORCE_CLAIMS_ENV = "LABCLIP_ENFORCE_CLAIMS"
+USAGE_LOG_ENV = "LABCLIP_USAGE_LOG"
 
 DEFAULT_PROFILE = "offline"
 Experiment = Literal["synthetic", "real"]
+Size = Literal["full", "class"]
+SIZES: tuple[str, ...] = ("full", "class")
+#: What ``LABCLIP_SIZE=class`` promises per chapter of the paper profile (checked by ``make rehearse``): at most this
+#: much downloaded, and at most this many minutes on Colab's free T4 (an estimate from the images each chapter encodes).
+CLASS_BUDGET = {"download (GB)": 2.0, "T4 minutes": 15.0}
 
 #: Every setting, as (environment variable(s), default, what it does): the setup chapter and the README show this table.
 SETTINGS: tuple[tuple[str, str, str], ...] = (
@@ -58,6 +68,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     (f"{PRECISION_ENV}", "auto", "fp16 on a GPU and fp32 on a CPU (as OpenAI's clip package), or fp16, bf16, fp32"),
     (f"{MIRROR_ENV}", "unset",
      "fetch every file from <mirror>/<dataset>/<file> (a URL or a folder) instead of its official host"),
+    (f"{SIZE_ENV}", "full", "paper profile: 'full' (the paper's protocol) or 'class' (every chapter within "
+     f"{CLASS_BUDGET['download (GB)']:g} GB and {CLASS_BUDGET['T4 minutes']:g} T4 minutes; shortenings labelled)"),
     (f"{FRACTION_ENV}", "1", "shrink scene counts, benchmark subsets and epochs together (a rehearsal on a CPU)"),
     (f"{DEVICE_ENV}", "auto", "cuda when available, else cpu"),
     (f"{THREADS_ENV}", "all cores", "CPU threads torch may use"),
@@ -115,12 +127,19 @@ class Profile(ProfileSpec):
     device: str
     precision: str
     fraction: float
+    size: Size
     cache_dir: Path
     data_dir: Path
 
     @property
     def is_offline(self) -> bool:
         return self.name == "offline"
+
+    @property
+    def is_class(self) -> bool:
+        """The paper profile at class size (``LABCLIP_SIZE=class``): shortened where the full protocol does not fit a
+        class's budget, and labelled so."""
+        return self.size == "class"
 
     def backbone(self, experiment: Experiment = "real") -> tuple[str, str | None]:
         """``(model, weights)`` for the synthetic experiments (CLEVR, PUG, probes) or the real benchmarks."""
@@ -148,8 +167,9 @@ class Profile(ProfileSpec):
         if (self.synthetic_model, self.synthetic_pretrained) != (self.model, self.pretrained):
             models = f"{name(self.synthetic_model, self.synthetic_pretrained)} (synthetic), {models} (real data)"
         fraction = f"; fraction {self.fraction:g}" if self.fraction < 1 else ""
+        size = "; class size (shortened where a class's budget needs it)" if self.is_class else ""
         return (f"Profile '{self.name}': {self.title}. Models: {models}; data: {self.data}; device: {self.device} "
-                f"({self.precision}){fraction}; cache: {shown_path(self.cache_dir, CACHE_ENV)}")
+                f"({self.precision}){size}{fraction}; cache: {shown_path(self.cache_dir, CACHE_ENV)}")
 
 
 def shown_path(path: Path, env: str) -> str:
@@ -215,6 +235,14 @@ def resolve_fraction(value: str | None) -> float:
     return fraction
 
 
+def resolve_size(value: str | None) -> Size:
+    """``$LABCLIP_SIZE``: ``full`` (default) or ``class``."""
+    size = (value or "full").strip().lower()
+    if size not in SIZES:
+        raise ValueError(f"${SIZE_ENV} must be one of {', '.join(SIZES)}, got {value!r}")
+    return size  # type: ignore[return-value]
+
+
 def current_profile(name: str | None = None, *, device: str | None = None) -> Profile:
     """Resolve a profile without side effects.
 
@@ -243,6 +271,7 @@ def current_profile(name: str | None = None, *, device: str | None = None) -> Pr
            "synthetic_pretrained": synthetic_pretrained}, device=resolved,
         precision=resolve_precision(os.environ.get(PRECISION_ENV), resolved) if chosen == "paper" else "fp32",
         fraction=resolve_fraction(os.environ.get(FRACTION_ENV)) if chosen == "paper" else 1.0,
+        size=resolve_size(os.environ.get(SIZE_ENV)) if chosen == "paper" else "full",
         cache_dir=cache_dir, data_dir=data_dir,
     )
 
@@ -258,6 +287,13 @@ def mirror_source() -> str | None:
 def mirror_log() -> bool:
     """Whether a mirror server logs each request (``$LABCLIP_MIRROR_LOG`` set)."""
     return bool(os.environ.get(MIRROR_LOG_ENV))
+
+
+def usage_log() -> Path | None:
+    """``$LABCLIP_USAGE_LOG``: the JSON file a chapter's encoders count their images into (set by the rehearsal, one
+    file per chapter), or None."""
+    value = os.environ.get(USAGE_LOG_ENV, "").strip()
+    return Path(value) if value else None
 
 
 def progress_enabled() -> bool:

@@ -6,10 +6,16 @@ in the offline profile installs the published prebuilt artefacts when the cache 
 (:mod:`labclip_utils.artifacts`). It returns a :class:`ChapterProfile`: the settings plus
 :meth:`~ChapterProfile.load_encoder`, so a chapter loads its models from what it was given rather than from the
 environment.
+
+With ``$LABCLIP_USAGE_LOG`` set (the rehearsal sets it per chapter), every encoder the session loads counts the images
+its image tower processes, for inference and for training (CLIP-FT), into that JSON file: what ``make rehearse``
+reports per chapter beside the bytes the mirror served it.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -17,10 +23,41 @@ from pathlib import Path
 import torch
 
 from labclip_utils.artifacts import ensure
+from labclip_utils.io.files import atomic_write
 from labclip_utils.models import load_encoder
 from labclip_utils.models.encoder import Encoder
-from labclip_utils.profile import Experiment, Profile, current_profile, torch_threads
+from labclip_utils.profile import Experiment, Profile, current_profile, torch_threads, usage_log
 from labclip_utils.reproducibility import seed_everything
+
+_USAGE_LOCK = threading.Lock()
+
+
+def record_usage(path: Path, experiment: str, kind: str, count: int) -> None:
+    """Add ``count`` to ``<experiment>/<kind>`` in the usage file ``path`` (``experiment``: ``synthetic`` or ``real``,
+    whose backbones differ; ``kind``: ``loaded``, ``encoded`` or ``trained``), rewritten atomically."""
+    with _USAGE_LOCK:
+        usage = json.loads(path.read_text()) if path.is_file() else {}
+        usage.setdefault(experiment, {}).setdefault(kind, 0)
+        usage[experiment][kind] += count
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(usage, indent=1, sort_keys=True)))
+
+
+def count_images(encoder: Encoder, experiment: str, path: Path) -> Encoder:
+    """Count every image ``encoder``'s image tower processes into ``path`` (a forward hook on ``model.visual``, which
+    copies of the model, such as CLIP-FT's, keep): ``trained`` when gradients flow, else ``encoded``; and that it was
+    loaded (``loaded``: its weights are a download on a fresh machine)."""
+    record_usage(path, experiment, "loaded", 1)
+    tower = getattr(encoder.model, "visual", None)
+    if tower is None:  # the miniature: nothing a rehearsal estimates a GPU's time from
+        return encoder
+
+    def hook(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
+        kind = "trained" if torch.is_grad_enabled() and module.training else "encoded"
+        record_usage(path, experiment, kind, int(args[0].shape[0]))
+
+    tower.register_forward_hook(hook)
+    return encoder
 
 
 def random_encoder(name: str, *, seed: int = 0, device: str = "cpu", precision: str = "fp32",
@@ -45,6 +82,9 @@ class ChapterProfile(Profile):
             return random_encoder(model, device=self.device, precision=self.precision, cache_dir=self.cache_dir)
         encoder = load_encoder(model, None if random_init else weights, self.device, precision=self.precision,
                                cache_dir=self.cache_dir)
+        log = usage_log()
+        if log is not None and not random_init:
+            count_images(encoder, experiment, log)
         if not random_init:
             print(f"{experiment} experiments run on {encoder.id} ({self.precision})")
             if weights is not None and Path(weights).suffix in (".pt", ".bin", ".safetensors") and "random" in \

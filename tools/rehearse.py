@@ -15,7 +15,17 @@ through exactly the code a Colab student's run goes through:
   ``pretrained=<file>`` path (``LABCLIP_PRETRAINED`` / ``LABCLIP_SYNTHETIC_PRETRAINED``). The file name says
   "random-init", and the chapters say so when they run on it: every number of a rehearsal is meaningless;
 - **a small fraction** (``LABCLIP_FRACTION``), so that the whole book runs on 2 CPU cores;
-- **one chapter run again in fp16** (:data:`FP16_CHAPTER`), the precision ``LABCLIP_PRECISION=auto`` picks on a GPU.
+- **one chapter run again in fp16** (:data:`FP16_CHAPTER`), the precision ``LABCLIP_PRECISION=auto`` picks on a GPU;
+- **the class size** (``LABCLIP_SIZE=class``): the chapters it changes (:data:`CLASS_CHAPTERS`) run again with it.
+
+**What each chapter costs.** Every chapter runs as on its own Colab machine: its own data folder, so it downloads
+what it reads, through ``<mirror>/@<chapter>``, under which the mirror server counts the bytes and files it served
+(:mod:`labclip_utils.io.mirror`); and ``LABCLIP_USAGE_LOG``, into which its encoders count the images they encode and
+train on (:mod:`labclip_utils.session`). The last table of the log gives, per chapter at class size, those measured
+counts (on the stand-ins, at the rehearsal's fraction) and what the same downloads weigh on the real datasets
+(:func:`labclip_utils.book.environment.class_downloads_gb`) beside the T4 estimate of
+:func:`~labclip_utils.book.environment.paper_workload`; the rehearsal fails when a chapter exceeds
+:data:`labclip_utils.profile.CLASS_BUDGET`. It is written to ``_rehearsal/reports/class_budget.csv``.
 
 The synthetic experiments use ``ViT-B-32`` too (``LABCLIP_SYNTHETIC_MODEL``): the paper's ViT-L/14 encodes about
 2 s per image on a CPU, which no CI budget affords; its loading code is the same. Before any chapter runs, every
@@ -53,6 +63,8 @@ REHEARSED = ("clevr", "pug_spar", "pug_spare", "coco", "coco_train", "aro", "sug
 #: the smaller ViT-S-32 (the same open_clip classes and casts); ``tests/test_precision.py`` covers ViT-B-32 itself.
 FP16_CHAPTER = "08_playground"
 FP16_MODEL = "ViT-S-32"
+#: The chapters ``LABCLIP_SIZE=class`` changes (the others run the same at both sizes).
+CLASS_CHAPTERS = ("06_labclip", "07_benchmarks")
 SPARE_WORLDS = ("Desert", "Island", "MountainRange", "Spaceship")
 
 
@@ -168,6 +180,7 @@ def write_coco(mirror: Path, tmp: Path, seed: int) -> None:
     (out / "coco_karpathy_val.json").write_text(json.dumps(karpathy["val"]))
     zip_folder(out / "train2014.zip", tmp / "coco", ["train2014"])
     zip_folder(out / "annotations_trainval2014.zip", tmp / "coco", ["annotations"])
+    shutil.copytree(tmp / "coco" / "val2014", mirror / "coco" / "val2014")  # COCO's per-image addresses (class size)
 
 
 def write_aro_sugarcrepe_flickr(mirror: Path, tmp: Path, seed: int) -> None:
@@ -186,6 +199,7 @@ def write_aro_sugarcrepe_flickr(mirror: Path, tmp: Path, seed: int) -> None:
     for path in (tmp / "sugarcrepe").glob("*.json"):
         shutil.copyfile(path, mirror / "sugarcrepe" / path.name)
     zip_folder(mirror / "sugarcrepe" / "val2017.zip", tmp / "sugarcrepe", ["val2017"])
+    shutil.copytree(tmp / "sugarcrepe" / "val2017", mirror / "sugarcrepe" / "val2017")  # per image (class size)
 
     write_karpathy(tmp / "flickr30k", "flickr30k", 20, seed + 2, IMAGE_SIZE)
     (mirror / "flickr30k").mkdir(parents=True, exist_ok=True)
@@ -294,6 +308,68 @@ def rehearsal_env(mirror_url: str, checkpoint: Path, cache: Path) -> dict[str, s
             "LABCLIP_CACHE_DIR": str(cache), "LABCLIP_DEVICE": "cpu"}
 
 
+def tag_chapters(notebooks: Path, mirror_url: str, cache: Path, usage_dir: Path, prefix: str = "") -> None:
+    """Give each staged chapter a first, hidden cell that makes it a fresh machine's run: its own data folder, the
+    mirror under its own tag (the server counts what each tag fetched), its own usage log."""
+    import nbformat
+
+    for path in sorted(notebooks.glob("*.ipynb")):
+        tag = f"{prefix}{path.stem}"
+        settings = {"LABCLIP_MIRROR": f"{mirror_url}/@{tag}", "LABCLIP_DATA_DIR": str(cache / f"data-{tag}"),
+                    "LABCLIP_USAGE_LOG": str(usage_dir / f"{tag}.json")}
+        nb = nbformat.read(path, as_version=4)
+        cell = nbformat.v4.new_code_cell(f"import os\nos.environ.update({json.dumps(settings)})",
+                                         metadata={"tags": ["remove-cell"]})
+        nb.cells.insert(0, cell)
+        nbformat.write(nb, path)
+
+
+def class_budget(usage: dict, usage_dir: Path) -> tuple[object, bool]:
+    """Per chapter at class size: the bytes and files the mirror served it and the images its encoders processed
+    (measured, on the stand-ins), what those downloads weigh on the real datasets, the T4 estimate, and whether both
+    are within :data:`~labclip_utils.profile.CLASS_BUDGET`. Chapters that class size changes are read from their class
+    run (tag ``class-<chapter>``)."""
+    import pandas as pd
+
+    from labclip_utils.book.environment import class_downloads_gb, paper_workload
+    from labclip_utils.profile import CLASS_BUDGET
+
+    estimate = paper_workload("class")
+    rows = []
+    for chapter in estimate.index:
+        tag = f"class-{chapter}" if chapter in CLASS_CHAPTERS else chapter
+        served = usage.get(tag, {"bytes": 0, "files": {}})
+        log = usage_dir / f"{tag}.json"
+        counts = json.loads(log.read_text()) if log.is_file() else {}
+        models = [_paper_backbone(experiment) for experiment in sorted(counts)]
+        files = [f for f in served["files"] if f != "SHA256SUMS"]
+        per_image = sum(1 for f in files if f.count("/") >= 2)
+        rows.append({
+            "chapter": chapter, "run": tag,
+            "fetched (MB, stand-ins)": round(served["bytes"] / 1e6, 2),
+            "files fetched": len(files) - per_image, "images fetched one by one": per_image,
+            "backbones loaded": ", ".join(models) or "none",
+            "images encoded": sum(c.get("encoded", 0) for c in counts.values()),
+            "images trained on": sum(c.get("trained", 0) for c in counts.values()),
+            "class download (GB, real data)": round(class_downloads_gb(served["files"], models), 2),
+            "T4 estimate (min)": estimate.loc[chapter, "T4 estimate (min)"],
+        })
+    table = pd.DataFrame(rows).set_index("chapter")
+    within = ((table["class download (GB, real data)"] <= CLASS_BUDGET["download (GB)"])
+              & (table["T4 estimate (min)"] <= CLASS_BUDGET["T4 minutes"]))
+    table["within budget"] = within
+    return table, bool(within.all())
+
+
+def _paper_backbone(experiment: str) -> str:
+    """The paper profile's default backbone for an experiment (the rehearsal's stand-ins replace both with smaller
+    ones; a chapter is charged the weights of the paper's)."""
+    from labclip_utils.profile import PROFILE_SPECS
+
+    spec = PROFILE_SPECS["paper"]
+    return spec.synthetic_model if experiment == "synthetic" else spec.model
+
+
 def prefetch(data_dir: Path, datasets: tuple[str, ...] = REHEARSED) -> None:
     """Fetch every dataset from the mirror once (a broken file fails here, named); manual data is reported."""
     from labclip_utils.benchmarks.downloads import fetch_dataset
@@ -309,36 +385,92 @@ def prefetch(data_dir: Path, datasets: tuple[str, ...] = REHEARSED) -> None:
             print(f"{name}: manual download, as expected ({str(note)[:60]}...)")
 
 
-def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool = False) -> int:
+def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool = False, record: bool = False) -> int:
     """The whole rehearsal; ``only`` runs just these chapters (and builds no site), ``keep_cache`` reuses the last
-    rehearsal's cache (both for debugging one chapter)."""
+    rehearsal's cache (both for debugging one chapter); ``record`` writes the class-size table into the package's
+    records."""
     import book
     from labclip_utils.io.mirror import serve
 
     mirror = build_mirror()
     checkpoint = write_checkpoint()
     cache = WORK / "cache"
+    usage_dir = WORK / "reports" / "usage"
     if not keep_cache:
         shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: every download and encoding happens in this run
-    with serve(mirror) as url:
-        os.environ.update(rehearsal_env(url, checkpoint, cache))
+    shutil.rmtree(usage_dir, ignore_errors=True)
+    usage: dict = {}
+    with serve(mirror, usage=usage) as url:
+        os.environ.update(rehearsal_env(f"{url}/@prefetch", checkpoint, cache))
         print(f"rehearsal: paper profile, mirror {url}, checkpoint {checkpoint.name}, fraction {FRACTION}", flush=True)
         prefetch(cache / "data")
+        # the shared artefacts the runner prepares (scene embeddings) are counted apart from the chapters
+        os.environ.update({"LABCLIP_MIRROR": f"{url}/@prepare", "LABCLIP_USAGE_LOG": str(usage_dir / "prepare.json")})
         stage = WORK / "stage"
         book.stage(stage)
         if only:
             for path in (stage / "notebooks").glob("*.ipynb"):
                 if path.stem not in only:
                     path.unlink()
+        tag_chapters(stage / "notebooks", url, cache, usage_dir)
         code = book.execute(stage / "notebooks", workers, WORK / "reports", prepare=not only)
         if code == 0 and not only:
-            code = rehearse_precision(book, FP16_CHAPTER, "fp16")
+            code = rehearse_precision(book, FP16_CHAPTER, "fp16", tag=(url, cache, usage_dir))
+        if code == 0 and not only:
+            code = rehearse_class(book, url, cache, usage_dir, workers)
+    if code == 0 and not only:
+        code = report_class_budget(usage, usage_dir, record)
     if code != 0 or only:
         return code
     return book.build(stage, WORK)
 
 
-def rehearse_precision(book, chapter: str, precision: str) -> int:
+def rehearse_class(book, url: str, cache: Path, usage_dir: Path, workers: int) -> int:
+    """Execute the chapters that class size changes again with ``LABCLIP_SIZE=class``, each tagged
+    ``class-<chapter>`` (its own stage, not part of the site)."""
+    stage = WORK / "stage-class"
+    book.stage(stage)
+    for path in (stage / "notebooks").glob("*.ipynb"):
+        if path.stem not in CLASS_CHAPTERS:
+            path.unlink()
+    tag_chapters(stage / "notebooks", url, cache, usage_dir, prefix="class-")
+    os.environ["LABCLIP_SIZE"] = "class"
+    try:
+        print(f"rehearsal: {', '.join(CLASS_CHAPTERS)} again with LABCLIP_SIZE=class", flush=True)
+        return book.execute(stage / "notebooks", workers, WORK / "reports-class", prepare=False)
+    finally:
+        os.environ.pop("LABCLIP_SIZE", None)
+
+
+def report_class_budget(usage: dict, usage_dir: Path, record: bool = False) -> int:
+    """Print and save the class-size table (``record``: also as the package's record, with the commit it ran at,
+    which the setup chapter shows); 1 when a chapter exceeds the budget."""
+    import subprocess
+
+    import pandas as pd
+
+    from labclip_utils.records import REHEARSAL
+
+    table, within = class_budget(usage, usage_dir)
+    out = WORK / "reports" / "class_budget.csv"
+    table.to_csv(out)
+    if record:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True).stdout.strip() or "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+        table.assign(commit=commit + ("+changes" if dirty.strip() else ""), date=time.strftime("%Y-%m-%d")).to_csv(
+            ROOT / "labclip_utils" / "records" / REHEARSAL)
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(f"rehearsal: each chapter at class size (measured on the stand-ins at fraction {FRACTION}; the real "
+              f"data's download and the T4 time estimated), written to {out.relative_to(ROOT)}:\n{table}", flush=True)
+    if not within:
+        over = ", ".join(table.index[~table["within budget"]])
+        print(f"rehearsal: FAILED: over the class budget: {over}", flush=True)
+        return 1
+    return 0
+
+
+def rehearse_precision(book, chapter: str, precision: str, tag: tuple[str, Path, Path] | None = None) -> int:
     """Execute one chapter again with ``LABCLIP_PRECISION=precision``: on a GPU, ``auto`` means fp16, so the fp16
     code paths (open_clip's mixed fp16/fp32 weights) must run somewhere before a student's Colab does. Its own stage,
     not part of the site."""
@@ -347,6 +479,8 @@ def rehearse_precision(book, chapter: str, precision: str) -> int:
     for path in (stage / "notebooks").glob("*.ipynb"):
         if path.stem != chapter:
             path.unlink()
+    if tag:
+        tag_chapters(stage / "notebooks", *tag, prefix=f"{precision}-")
     changes = {"LABCLIP_PRECISION": precision, "LABCLIP_SYNTHETIC_MODEL": FP16_MODEL,
                "LABCLIP_SYNTHETIC_PRETRAINED": str(write_checkpoint(model=FP16_MODEL))}
     saved = {k: os.environ.get(k) for k in changes}
@@ -372,11 +506,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=None, help="debugging: run only these chapters (stems)")
     parser.add_argument("--keep-cache", action="store_true", help="debugging: reuse the last rehearsal's cache")
+    parser.add_argument("--record", action="store_true",
+                        help="write the class-size table to labclip_utils/records/class_rehearsal.csv")
     args = parser.parse_args(argv)
     if args.command == "mirror":
         print(build_mirror())
         return 0
-    return rehearse(args.workers, args.only, args.keep_cache)
+    return rehearse(args.workers, args.only, args.keep_cache, args.record)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,10 @@ from labclip_utils.io.downloads import GDRIVE, ManualDownloadRequired, RemoteFil
 _SFR = "https://storage.googleapis.com/sfr-vision-language-research/datasets"
 _SUGARCREPE = "https://raw.githubusercontent.com/RAIVNLab/sugar-crepe/main/data"
 _SUGARCREPE_SUBSETS = ("add_obj", "add_att", "replace_obj", "replace_att", "replace_rel", "swap_obj", "swap_att")
-_COCO = "http://images.cocodataset.org"
+#: COCO's official host: archives under ``zips/``, and every image at ``<folder>/<file>``
+#: (``val2014/COCO_val2014_…jpg``, ``val2017/000000….jpg``), which is how :mod:`labclip_utils.benchmarks.subsets`
+#: fetches a class's images one by one.
+COCO_IMAGES = "http://images.cocodataset.org"
 #: The authors' CLEVR renders, one zip per object count (``data_loading/clevr.py``, ``CLEVRLoader.FILE_IDS``).
 CLEVR_FILE_IDS = {
     2: "1u2oCAsAOJeqR-09gwflEEvVQ75Fs0eD3", 3: "18iqYJzKIGRK_2Af3j38thc6G2CtNAs-_",
@@ -32,16 +35,16 @@ DATASETS: dict[str, tuple[RemoteFile, ...]] = {
                          for n in range(3, 11)),
     "coco": (
         RemoteFile("coco_karpathy_test.json", f"{_SFR}/coco_karpathy_test.json", size="about 2 MB"),
-        RemoteFile("val2014.zip", f"{_COCO}/zips/val2014.zip", extract="zip", size="6.2 GB"),
+        RemoteFile("val2014.zip", f"{COCO_IMAGES}/zips/val2014.zip", extract="zip", size="6.2 GB"),
     ),
     "coco_train": (
         RemoteFile("coco_karpathy_train.json", f"{_SFR}/coco_karpathy_train.json", size="about 80 MB"),
         RemoteFile("coco_karpathy_val.json", f"{_SFR}/coco_karpathy_val.json", size="about 2 MB"),
         RemoteFile("coco_karpathy_test.json", f"{_SFR}/coco_karpathy_test.json", size="about 2 MB"),
-        RemoteFile("annotations_trainval2014.zip", f"{_COCO}/annotations/annotations_trainval2014.zip",
+        RemoteFile("annotations_trainval2014.zip", f"{COCO_IMAGES}/annotations/annotations_trainval2014.zip",
                    extract="zip", size="241 MB"),
-        RemoteFile("train2014.zip", f"{_COCO}/zips/train2014.zip", extract="zip", size="13 GB"),
-        RemoteFile("val2014.zip", f"{_COCO}/zips/val2014.zip", extract="zip", size="6.2 GB"),
+        RemoteFile("train2014.zip", f"{COCO_IMAGES}/zips/train2014.zip", extract="zip", size="13 GB"),
+        RemoteFile("val2014.zip", f"{COCO_IMAGES}/zips/val2014.zip", extract="zip", size="6.2 GB"),
     ),
     "aro": (
         RemoteFile("visual_genome_relation.json", GDRIVE, gdrive_id="1kX2iCHEv0CADL8dSO1nMdW-V0NqIAiP3"),
@@ -51,7 +54,7 @@ DATASETS: dict[str, tuple[RemoteFile, ...]] = {
     ),
     "sugarcrepe": (
         *(RemoteFile(f"{s}.json", f"{_SUGARCREPE}/{s}.json") for s in _SUGARCREPE_SUBSETS),
-        RemoteFile("val2017.zip", f"{_COCO}/zips/val2017.zip", extract="zip", size="0.8 GB"),
+        RemoteFile("val2017.zip", f"{COCO_IMAGES}/zips/val2017.zip", extract="zip", size="0.8 GB"),
     ),
     "pug_spar": (
         RemoteFile("PUG_SPAR.tar.gz", "https://dl.fbaipublicfiles.com/large_objects/pug/PUG_SPAR.tar.gz",

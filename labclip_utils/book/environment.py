@@ -11,7 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from labclip_utils.benchmarks.downloads import DATASETS, MANUAL
+from labclip_utils.benchmarks.subsets import CLASS_ITEMS
 from labclip_utils.conjunctive import TARGETS, conjunctive_search
+from labclip_utils.finetune import CLASS_FT_EPOCHS
 from labclip_utils.io.downloads import GDRIVE
 from labclip_utils.probing import multi_object_curve
 from labclip_utils.profile import PROFILE_SPECS, Profile
@@ -112,20 +114,27 @@ IMAGE_GFLOPS = {"ViT-B-32": 4.41, "ViT-L-14": 81.08}
 #: Published checkpoint sizes of OpenAI's weights (MB).
 WEIGHTS_MB = {"ViT-B-32": 338, "ViT-L-14": 890}
 #: Assumptions behind the T4 estimate (stated on the page): NVIDIA's fp16 tensor-core peak for a T4, the share of it
-#: a ViT inference reaches, the cost of a training step in forward passes, and how fast Colab's 2 vCPUs decode and
-#: resize a COCO-sized JPEG (generated scenes are drawn in memory and cost nothing comparable).
+#: a ViT inference reaches, the cost of a training step in forward passes, how fast Colab's 2 vCPUs decode and
+#: resize a COCO-sized JPEG (generated scenes are drawn in memory and cost nothing comparable), and how fast a Colab
+#: machine downloads.
 T4_ASSUMPTIONS = {"T4 fp16 peak (TFLOPS)": 65.0, "share of peak reached": 0.25, "training step / forward pass": 3.0,
-                  "JPEG decode + resize on 2 vCPUs (images/s)": 300.0}
+                  "JPEG decode + resize on 2 vCPUs (images/s)": 300.0, "download (MB/s)": 30.0}
 #: Published dataset sizes (images encoded by chapter 7), for the estimate.
 PAPER_IMAGES = {"COCO Karpathy train": 113_287, "COCO Karpathy test": 5_000, "SugarCrepe (COCO val2017)": 5_000,
                 "ARO VG-Relation + VG-Attribution crops": 23_937 + 28_748, "Flickr30k test": 1_000,
                 "CLEVR 2-object renders": 5_000, "PUG:SPAR (at most)": 43_560, "PUG:SPARE (about)": 4 * 7_392}
+#: A class's per-image downloads: ``<dataset>/<folder>`` → (the class subset's size in :data:`CLASS_ITEMS`, the
+#: published mean size of one image in MB: ``val2014.zip`` is 6.2 GB for 40,504 images, ``val2017.zip`` 0.8 GB for
+#: 5,000).
+PER_IMAGE = {"coco/val2014": ("coco_test_images", 6_200 / 40_504),
+             "sugarcrepe/val2017": ("sugarcrepe_items", 800 / 5_000)}
+Size = str
 
 
-def paper_workload() -> pd.DataFrame:
-    """Per chapter, for the paper profile at full scale: what it downloads (datasets, and model weights the first
-    time a backbone is used, in reading order), how many images each backbone encodes (the scene counts the chapters
-    use, the datasets' published sizes), and an estimate of the time on a T4 (see :data:`T4_ASSUMPTIONS`)."""
+def _plan(size: Size) -> list[tuple[str, tuple[str, ...], tuple[str, ...], float, float, float, float, str]]:
+    """Per chapter of the paper profile: (chapter, datasets downloaded whole, backbones loaded, ViT-L-14 image
+    passes, ViT-B-32 image passes, JPEG images decoded, extra MB downloaded, what dominates), each chapter on a fresh
+    machine (Colab gives every notebook its own), so each loads its own weights and encodes what it reads."""
     import inspect
 
     def default(fn, name):
@@ -136,35 +145,81 @@ def paper_workload() -> pd.DataFrame:
     search = len(default(conjunctive_search, "counts")) * len(TARGETS) * (
         default(conjunctive_search, "n_train") + default(conjunctive_search, "n_test"))
     train = int(0.8 * pool)  # the compositional split's training share
+    step = T4_ASSUMPTIONS["training step / forward pass"]
     real = PAPER_IMAGES
-    # (chapter, datasets, ViT-L-14 images, ViT-B-32 images, JPEG images, note)
-    plan = [
-        ("02_miniature", (), 2 * (pool + seen), 0, 0, "evaluation scenes, model and random-init control; cached"),
-        ("03_bag_of_words", (), 3 * 3000, 0, 0, "three worlds of 3,000 scenes"),
-        ("04_probing", (), 2 * multi + search, 0, 0, "multi-object curve (with control) and conjunctive search"),
-        ("05_modality_gap", (), 0, 0, 0, "reuses chapter 2's embeddings"),
-        ("06_labclip", ("labclip_released",), 50 * train * T4_ASSUMPTIONS["training step / forward pass"], 0, 0,
-         "CLIP-FT: 50 epochs of fine-tuning dominate; set CLIP_FT_EPOCHS to shorten"),
-        ("07_benchmarks", ("coco_train", "aro", "sugarcrepe", "clevr", "pug_spar", "pug_spare", "flickr30k",
-                           "spacy", "nltk"),
-         real["CLEVR 2-object renders"] + real["PUG:SPAR (at most)"] + real["PUG:SPARE (about)"],
-         sum(v for k, v in real.items() if not k.startswith(("CLEVR", "PUG"))),
-         sum(real.values()), "reading and resizing 255,000 images; the downloads"),
-        ("08_playground", (), 0, 0, 0, "reuses chapter 2's embeddings"),
-        ("09_beyond", (), 2 * 5 * 300, 0, 0, "additive decomposition (model and control)"),
+    large = ("ViT-L-14",)
+    if size == "class":
+        epochs, ft_note = CLASS_FT_EPOCHS, f"CLIP-FT shortened to {CLASS_FT_EPOCHS} epoch (the paper: 50)"
+        aro = real["ARO VG-Relation + VG-Attribution crops"]
+        photos = CLASS_ITEMS["coco_test_images"] + CLASS_ITEMS["sugarcrepe_items"] + aro
+        per_image = sum(CLASS_ITEMS[key] * mb for key, mb in PER_IMAGE.values())
+        benchmarks = ("07_benchmarks", ("aro", "labclip_released", "spacy", "nltk"), ("ViT-B-32",), 0, photos, photos,
+                      per_image + 2 + 3, "ARO's image zip; class subsets of COCO and SugarCrepe fetched one by one")
+    else:
+        epochs, ft_note = 50, "CLIP-FT: 50 epochs of fine-tuning dominate; set CLIP_FT_EPOCHS to shorten"
+        synthetic = real["CLEVR 2-object renders"] + real["PUG:SPAR (at most)"] + real["PUG:SPARE (about)"]
+        benchmarks = ("07_benchmarks", ("coco_train", "aro", "sugarcrepe", "clevr", "pug_spar", "pug_spare",
+                                        "flickr30k", "spacy", "nltk"), ("ViT-L-14", "ViT-B-32"), synthetic,
+                      sum(v for k, v in real.items() if not k.startswith(("CLEVR", "PUG"))), sum(real.values()), 0,
+                      "reading and resizing 255,000 images; the downloads")
+    return [
+        ("02_miniature", (), large, 2 * (pool + seen), 0, 0, 0, "evaluation scenes, model and random-init control"),
+        ("03_bag_of_words", (), large, 3 * 3000, 0, 0, 0, "three worlds of 3,000 scenes"),
+        ("04_probing", (), large, 2 * multi + search, 0, 0, 0, "multi-object curve (and control), conjunctive search"),
+        ("05_modality_gap", (), large, pool + seen, 0, 0, 0, "chapter 2's scene embeddings (cached when run after it)"),
+        ("06_labclip", ("labclip_released",), large, pool + seen + epochs * train * step, 0, 0, 0, ft_note),
+        benchmarks,
+        ("08_playground", (), large, pool + seen, 0, 0, 0, "chapter 2's scene embeddings (cached when run after it)"),
+        ("09_beyond", (), large, 2 * 5 * 300, 0, 0, 0, "additive decomposition (model and control)"),
     ]
+
+
+def paper_workload(size: Size = "full") -> pd.DataFrame:
+    """Per chapter, for the paper profile at ``size`` (``"full"``: the paper's protocol; ``"class"``:
+    ``LABCLIP_SIZE=class``), each chapter on a fresh Colab machine: what it downloads (datasets at their published
+    sizes, and the weights of every backbone it loads), how many images each backbone encodes, and an estimate of
+    its time on a T4, downloads included (see :data:`T4_ASSUMPTIONS`)."""
+    if size not in ("full", "class"):
+        raise ValueError(f"size must be 'full' or 'class', got {size!r}")
     peak = T4_ASSUMPTIONS["T4 fp16 peak (TFLOPS)"] * 1e3 * T4_ASSUMPTIONS["share of peak reached"]  # GFLOP/s
     rows = []
-    for chapter, datasets, large, base, jpeg, note in plan:
-        gb = sum(_size_gb(f.size) for d in datasets for f in DATASETS[d])
+    for chapter, datasets, models, large, base, jpeg, extra_mb, note in _plan(size):
+        weights = sum(WEIGHTS_MB[m] for m in models) / 1000
+        gb = sum(_size_gb(f.size) for d in datasets for f in DATASETS[d]) + extra_mb / 1000 + weights
         gpu_s = large * IMAGE_GFLOPS["ViT-L-14"] / peak + base * IMAGE_GFLOPS["ViT-B-32"] / peak
         seconds = max(gpu_s, jpeg / T4_ASSUMPTIONS["JPEG decode + resize on 2 vCPUs (images/s)"])
-        weights = {"02_miniature": WEIGHTS_MB["ViT-L-14"], "07_benchmarks": WEIGHTS_MB["ViT-B-32"]}.get(chapter, 0)
+        seconds += gb * 1000 / T4_ASSUMPTIONS["download (MB/s)"]
         rows.append({"chapter": chapter, "datasets": ", ".join(datasets) or "none (generated scenes)",
-                     "download (GB, published sizes)": round(gb + weights / 1000, 1),
+                     "download (GB, published sizes)": round(gb, 2),
                      "ViT-L-14 image passes": int(large), "ViT-B-32 image passes": int(base),
                      "T4 estimate (min)": round(seconds / 60, 1), "what dominates": note})
     return pd.DataFrame(rows).set_index("chapter")
+
+
+def class_downloads_gb(files: dict[str, int], models: list[str]) -> float:
+    """What a chapter's downloads weigh on the real datasets at class size, from the files a rehearsal fetched
+    (``<dataset>/<file>`` → bytes, as the mirror counted them) and the backbones it loaded: each whole file at its
+    published size, each per-image folder at the class subset's size times its published mean image size, and the
+    weights. A file whose size is not published, or a per-image folder without a class subset, is an error: the
+    budget cannot be promised for it."""
+    sizes = {f"{name}/{f.filename}": f.size for name, remotes in DATASETS.items() for f in remotes}
+    total, folders = sum(WEIGHTS_MB[m] for m in set(models) if m in WEIGHTS_MB) / 1000, set()
+    for path in files:
+        parts = path.split("/")
+        if parts[-1] == "SHA256SUMS" or len(parts) == 1:
+            continue
+        if len(parts) == 2:
+            if path not in sizes:
+                raise ValueError(f"{path}: not a file of the download registry")
+            if _size_gb(sizes[path]) == 0 and not path.endswith(".json"):
+                raise ValueError(f"{path}: its size is not published, so no class budget can include it")
+            total += _size_gb(sizes[path])
+        else:
+            folder = "/".join(parts[:-1])
+            if folder not in PER_IMAGE:
+                raise ValueError(f"{path}: per-image files from {folder}, which has no class subset")
+            folders.add(folder)
+    return total + sum(CLASS_ITEMS[PER_IMAGE[f][0]] * PER_IMAGE[f][1] for f in folders) / 1000
 
 
 def _size_gb(size: str) -> float:

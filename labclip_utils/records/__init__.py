@@ -8,7 +8,10 @@ settings), so that a reader in Colab, who has only the installed package, sees t
   chapters' checks are calibrated on);
 - ``miniature_design.csv``: ``experiments/miniature_design.py``, the variants tried while designing the miniature,
   re-measured with today's code on seed 0, each row with the arguments of ``experiments/miniature.py`` that measure
-  it and the ``code_digest`` of the code that did.
+  it and the ``code_digest`` of the code that did;
+- ``class_rehearsal.csv``: ``python tools/rehearse.py --record``, what each chapter of the paper profile fetched and
+  encoded at class size in a rehearsal (stand-in data at 1% of the full size), the real data's download and the T4
+  time estimated from it, and the commit it ran at.
 """
 
 from __future__ import annotations
@@ -32,6 +35,21 @@ RECORD_CODE: dict[str, tuple[str, tuple[str, ...]]] = {
 NOT_NUMBERS = ("labclip_utils", "labclip_utils.profile", "labclip_utils.paper", "labclip_utils.benchmarks.*",
                "labclip_utils.io.*", "labclip_utils.artifacts", "labclip_utils.progress", "labclip_utils.cache",
                "labclip_utils.models.openclip", "labclip_utils.book.*", "labclip_utils.records")
+
+
+REHEARSAL = "class_rehearsal.csv"
+
+
+def read_rehearsal(required: bool = True) -> pd.DataFrame | None:
+    """The last recorded rehearsal's per-chapter table at class size (``python tools/rehearse.py --record``); None
+    when there is none and it is not ``required`` (a rehearsal that is about to record its first)."""
+    path = files(__name__) / REHEARSAL
+    if not path.is_file():
+        if not required:
+            return None
+        raise FileNotFoundError(f"{path}: no rehearsal recorded; run `python tools/rehearse.py --record`")
+    with path.open("rb") as f:
+        return pd.read_csv(f).set_index("chapter")
 
 
 class StaleRecordError(RuntimeError):
