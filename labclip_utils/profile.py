@@ -113,7 +113,9 @@ PROFILE_SPECS: dict[str, ProfileSpec] = {
         title="the paper's CLIP backbones and datasets",
         model="ViT-B-32", pretrained="openai", synthetic_model="ViT-L-14", synthetic_pretrained="openai",
         data="real", downloads=True,
-        needs="a GPU (Colab's free T4 is enough) and internet access for the downloads",
+        needs=(f"a GPU and internet access; on Colab's free T4, LABCLIP_SIZE=class runs each chapter within "
+               f"{CLASS_BUDGET['download (GB)']:g} GB and {CLASS_BUDGET['T4 minutes']:g} minutes, while the full "
+               "protocol takes hours (chapter 6's CLIP-FT) and tens of GB (chapter 7)"),
         image_size=224,
     ),
 }

@@ -136,9 +136,9 @@ show(class_workload)
 # %%
 from labclip_utils.records import read_rehearsal
 
-rehearsal = read_rehearsal(required=profile.is_offline)  # a rehearsal may be recording its first
+rehearsal = read_rehearsal(required=False)
 if rehearsal is None:
-    print("no rehearsal is recorded in this checkout")
+    print("no rehearsal is recorded in this checkout: run `python tools/rehearse.py --record`")
 else:
     show(rehearsal)
 
