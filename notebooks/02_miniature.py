@@ -215,12 +215,15 @@ show(spread)
 # %% [markdown]
 # Three numbers move most from seed to seed: the swap test (it spans {glue:text}`seeds_swap_range:.2f`), the text
 # probe on held-out combinations ({glue:text}`seeds_text_probe_range:.2f`) and the centroid gap
-# ({glue:text}`seeds_gap_range:.2f`). None of them changes its verdict: the swap test stays near chance on every
-# seed, the text probe stays far above one half (at least {glue:text}`seeds_text_probe_min:.2f`), and the clouds sit
-# far apart on every seed (a gap of at least {glue:text}`seeds_gap_min:.2f`). The image probe, the bag-of-words
-# ceiling and LABCLIP on seen combinations barely move (each spans less than 0.05).
+# ({glue:text}`seeds_gap_range:.2f`). The swap test stays near chance (within 0.15 of one half) on
+# {glue:text}`seeds_swap_near_chance:.0f` of the eight seeds; the highest, seed {glue:text}`seeds_swap_max_seed:.0f`,
+# reaches {glue:text}`seeds_swap_max:.2f`: partly off chance, and still far below what LABCLIP reaches on held-out
+# combinations on every seed. The text probe stays far above one half (at least
+# {glue:text}`seeds_text_probe_min:.2f`), and the clouds sit far apart on every seed (a gap of at least
+# {glue:text}`seeds_gap_min:.2f`). The image probe, the bag-of-words ceiling and LABCLIP on seen combinations barely
+# move (each spans less than 0.05).
 #
-# LABCLIP on held-out combinations is less stable than the design's three seeds suggested. Over the eight seeds it
+# LABCLIP on held-out combinations is the least stable of LABCLIP's numbers. Over the eight seeds it
 # goes from {glue:text}`seeds_labclip_heldout_min:.3f` to {glue:text}`seeds_labclip_heldout_max:.3f` (median
 # {glue:text}`seeds_labclip_heldout_median:.3f`), and {glue:text}`seeds_labclip_heldout_below_090:.0f` of the eight
 # seeds stay below 0.90. $A$ is fitted on training combinations only, so on unseen combinations it works through
@@ -254,11 +257,17 @@ moving = ["swap", "text_probe_heldout", "gap"]
 claim("the swap test, the text probe and the gap move most across seeds",
       ranges[moving].min() - ranges.drop(moving + ["gap_after_A"]).max(), above=0.0)
 claim("the text probe stays far above one half on every seed", seeds["text_probe_heldout"].min(), above=0.7)
+claim("the image probe stays far above the bag-of-words ceiling on every seed",
+      (seeds["image_probe"] - seeds["bow_probe"]).min(), above=0.3)
 claim("the clouds sit far apart on every seed", seeds["gap"].min(), above=0.45)
 for key in ("image_probe", "bow_probe", "swap_after_A_seen"):
     claim(f"{columns[key]} barely moves across seeds", ranges[key], below=0.05)
 near_chance("the swap test stays near chance on every seed (lowest)", seeds["swap"].min(), chance=0.5, width=0.15)
-near_chance("the swap test stays near chance on every seed (highest)", seeds["swap"].max(), chance=0.5, width=0.15)
+near_chance_seeds = publish("seeds_swap_near_chance", int(((seeds["swap"] - 0.5).abs() <= 0.15).sum()))
+claim("the swap test stays near chance on most of the eight seeds", near_chance_seeds, above=5.5)
+publish("seeds_swap_max_seed", int(seeds.loc[seeds["swap"].idxmax(), "seed"]))
+claim("the highest swap test is still far below held-out LABCLIP on every seed (by more than 0.15)",
+      labclip_heldout.min() - publish("seeds_swap_max", seeds["swap"].max()), above=0.15)
 claim("LABCLIP lifts held-out combinations far above chance on every seed", labclip_heldout.min(), above=0.8)
 if profile.is_offline:
     # This page's run is seed 0 trained again in another process: its numbers may differ from the table's by
