@@ -73,9 +73,10 @@ from labclip_utils.benchmarks.subsets import CLASS_ITEMS, RELEASED_A_MODEL, clas
 from labclip_utils.labclip import LabclipConfig, fit_on_scenes
 from labclip_utils.scenes import evaluation_scenes
 
-encoders = {"real": profile.load_encoder("real")}
+encoders = {}
 if not profile.is_class:  # at class size the synthetic benchmarks do not run (see the introduction)
     encoders["synthetic"] = profile.load_encoder("synthetic")
+encoders["real"] = profile.load_encoder("real")
 if profile.is_offline:
     scenes = evaluation_scenes(image_size=profile.image_size)
     real_map, real_a = fit_on_scenes(encoders["real"], scenes, progress=False).map, "CLEVR-like scenes"
