@@ -16,7 +16,7 @@ from labclip_utils.conjunctive import TARGETS, conjunctive_search
 from labclip_utils.finetune import CLASS_FT_EPOCHS
 from labclip_utils.io.downloads import GDRIVE
 from labclip_utils.probing import multi_object_curve
-from labclip_utils.profile import PROFILE_SPECS, Profile
+from labclip_utils.profile import PROFILE_SPECS, Profile, Size
 from labclip_utils.scenes.evaluation_set import evaluation_scenes
 
 #: Set by the book's runner (tools/book.py) to the JUnit report of the notebooks executed before the setup chapter.
@@ -128,7 +128,6 @@ PAPER_IMAGES = {"COCO Karpathy train": 113_287, "COCO Karpathy test": 5_000, "Su
 #: 5,000).
 PER_IMAGE = {"coco/val2014": ("coco_test_images", 6_200 / 40_504),
              "sugarcrepe/val2017": ("sugarcrepe_items", 800 / 5_000)}
-Size = str
 
 
 def _plan(size: Size) -> list[tuple[str, tuple[str, ...], tuple[str, ...], float, float, float, float, str]]:
@@ -153,8 +152,10 @@ def _plan(size: Size) -> list[tuple[str, tuple[str, ...], tuple[str, ...], float
         aro = real["ARO VG-Relation + VG-Attribution crops"]
         photos = CLASS_ITEMS["coco_test_images"] + CLASS_ITEMS["sugarcrepe_items"] + aro
         per_image = sum(CLASS_ITEMS[key] * mb for key, mb in PER_IMAGE.values())
+        # plus the Karpathy test JSON the COCO subset is drawn from (SugarCrepe's and ARO's JSONs publish no size)
+        test_json = 1000 * sum(_size_gb(f.size) for f in DATASETS["coco"] if f.filename == "coco_karpathy_test.json")
         benchmarks = ("07_benchmarks", ("aro", "labclip_released", "spacy", "nltk"), ("ViT-B-32",), 0, photos, photos,
-                      per_image + 2 + 3, "ARO's image zip; class subsets of COCO and SugarCrepe fetched one by one")
+                      per_image + test_json, "ARO's image zip; class subsets of COCO and SugarCrepe fetched one by one")
     else:
         epochs, ft_note = 50, "CLIP-FT: 50 epochs of fine-tuning dominate; set CLIP_FT_EPOCHS to shorten"
         synthetic = real["CLEVR 2-object renders"] + real["PUG:SPAR (at most)"] + real["PUG:SPARE (about)"]
