@@ -21,9 +21,11 @@ through exactly the code a Colab student's run goes through:
 **What each chapter costs.** Every chapter runs as on its own Colab machine: its own data folder, so it downloads
 what it reads, through ``<mirror>/@<chapter>``, under which the mirror server counts the bytes and files it served
 (:mod:`labclip_utils.io.mirror`); and ``LABCLIP_USAGE_LOG``, into which its encoders count the images they encode and
-train on (:mod:`labclip_utils.session`). The last table of the log gives, per chapter at class size, those measured
-counts (on the stand-ins, at the rehearsal's fraction) and what the same downloads weigh on the real datasets
-(:func:`labclip_utils.book.environment.class_downloads_gb`) beside the T4 estimate of
+train on (:mod:`labclip_utils.session`). The embedding cache stays shared (nothing is encoded twice), so the scene
+embeddings the runner prepares before the chapters are counted once, as ``prepare``; the T4 estimate charges them to
+every chapter that reads them, as a fresh Colab machine would. The last table of the log gives, per chapter at
+class size, those measured counts (on the stand-ins, at the rehearsal's fraction) and what the same downloads weigh
+on the real datasets (:func:`labclip_utils.book.environment.class_downloads_gb`) beside the T4 estimate of
 :func:`~labclip_utils.book.environment.paper_workload`; the rehearsal fails when a chapter exceeds
 :data:`labclip_utils.profile.CLASS_BUDGET`. It is written to ``_rehearsal/reports/class_budget.csv``.
 
@@ -463,6 +465,9 @@ def report_class_budget(usage: dict, usage_dir: Path, record: bool = False) -> i
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(f"rehearsal: each chapter at class size (measured on the stand-ins at fraction {FRACTION}; the real "
               f"data's download and the T4 time estimated), written to {out.relative_to(ROOT)}:\n{table}", flush=True)
+    prepared = usage_dir / "prepare.json"
+    if prepared.is_file():  # encoded once for every chapter: on a fresh Colab machine each chapter that reads them
+        print(f"rehearsal: the shared scene embeddings, prepared before the chapters: {prepared.read_text()}")
     if not within:
         over = ", ".join(table.index[~table["within budget"]])
         print(f"rehearsal: FAILED: over the class budget: {over}", flush=True)
