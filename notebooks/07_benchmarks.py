@@ -28,12 +28,12 @@
 # from generated scenes, so the same loaders, metrics and runner execute; only the pictures and words are simpler,
 # and every row says so. {doc}`10_protocol` lists every choice, the paper's and ours.
 #
-# In class, set `LABCLIP_SIZE=class` with the paper profile: the chapter then stays within about 2 GB of downloads
-# and a quarter of an hour on Colab's free T4. It runs COCO retrieval, COCO-Order and SugarCrepe on fixed subsets
-# whose photographs are fetched one by one, ARO in full, and the $A$ the authors released for ViT-B/32 instead of
-# fitting one on 113,287 COCO images; the synthetic swap tests, whose renders come only as large archives, are left
-# to chapters 2 to 6 (`labclip_utils.benchmarks.subsets` says which subset, and why each archive is or is not
-# fetched). Every table then says "class subset".
+# In class, set `LABCLIP_SIZE=class` with the paper profile ({doc}`11_setup` gives the downloads and the time on
+# Colab's free T4 of every chapter at both sizes). The chapter then runs COCO retrieval, COCO-Order and SugarCrepe on
+# fixed subsets whose photographs are fetched one by one, ARO in full, and the $A$ the authors released for ViT-B/32
+# instead of fitting one on 113,287 COCO images; the synthetic swap tests, whose renders come only as large archives,
+# are left to chapters 2 to 6 (`labclip_utils.benchmarks.subsets` says which subset, and why each archive is or is
+# not fetched). Every table then says "class subset".
 
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)

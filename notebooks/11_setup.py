@@ -113,10 +113,10 @@ show(pd.Series(T4_ASSUMPTIONS, name="assumed").to_frame())
 # ViT-B/32. The subsets are fixed, the same for every class: of the items in the official annotation file, the ones
 # with the smallest SHA-256 of `"labclip-class:<key>"` (the key is the image's file name for COCO,
 # `<subset>:<index>` for SugarCrepe). Their photographs have official per-image addresses on COCO's server, so only
-# they are fetched, one by one, instead of the 6.2 GB and 0.8 GB archives. ARO's images come only as one zip of about
-# 1 GB, which fits. CLEVR and PUG:SPARE (Google Drive zips whose sizes are not published) and PUG:SPAR (one 16 GB
-# archive) are not run at class size; chapters 2 to 6 run the swap test on generated scenes instead. The other
-# chapters are the same at both sizes.
+# they are fetched, one by one, instead of the whole `val2014` and `val2017` archives (their sizes are in the download
+# table above). ARO's images come only as one zip, which fits the budget. CLEVR and PUG:SPARE (Google Drive zips
+# whose sizes are not published) and PUG:SPAR (one archive of about 16 GB) are not run at class size; chapters 2 to
+# 6 run the swap test on generated scenes instead. The other chapters are the same at both sizes.
 
 # %%
 from labclip_utils.profile import CLASS_BUDGET
