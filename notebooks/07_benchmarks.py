@@ -32,8 +32,8 @@
 # Colab's free T4 of every chapter at both sizes). The chapter then runs COCO retrieval, COCO-Order and SugarCrepe on
 # fixed subsets whose photographs are fetched one by one, ARO in full, and the $A$ the authors released for ViT-B/32
 # instead of fitting one on 113,287 COCO images; the synthetic swap tests, whose renders come only as large archives,
-# are left to chapters 2 to 6 (`labclip_utils.benchmarks.subsets` says which subset, and why each archive is or is
-# not fetched). Every table then says "class subset".
+# are left to {doc}`02_miniature` through {doc}`06_labclip` (`labclip_utils.benchmarks.subsets` says which subset,
+# and why each archive is or is not fetched). Every table then says "class subset".
 
 # %% tags=["parameters"]
 PROFILE = None  # "offline" or "paper"; None reads $LABCLIP_PROFILE (default: offline)

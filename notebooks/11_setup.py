@@ -106,8 +106,8 @@ show(pd.Series(T4_ASSUMPTIONS, name="assumed").to_frame())
 #
 # `LABCLIP_SIZE=class` (with `PROFILE = "paper"`) keeps every chapter within
 # {glue:text}`class_budget_gb:.0f` GB of downloads and {glue:text}`class_budget_minutes:.0f` minutes on a T4, each
-# chapter on its own Colab machine. Two chapters change, and say so when they run: chapter 6's CLIP-FT runs one
-# epoch instead of 50 (labelled as shortened), and chapter 7 runs COCO retrieval and COCO-Order on
+# chapter on its own Colab machine. Two chapters change, and say so when they run: {doc}`06_labclip`'s CLIP-FT runs
+# one epoch instead of 50 (labelled as shortened), and {doc}`07_benchmarks` runs COCO retrieval and COCO-Order on
 # {glue:text}`class_coco_images:,.0f` of the 5,000 Karpathy test images, SugarCrepe on
 # {glue:text}`class_sugarcrepe_items:,.0f` of its 7,512 items, ARO in full, with the $A$ the authors released for
 # ViT-B/32. The subsets are fixed, the same for every class: of the items in the official annotation file, the ones
@@ -115,8 +115,9 @@ show(pd.Series(T4_ASSUMPTIONS, name="assumed").to_frame())
 # `<subset>:<index>` for SugarCrepe). Their photographs have official per-image addresses on COCO's server, so only
 # they are fetched, one by one, instead of the whole `val2014` and `val2017` archives (their sizes are in the download
 # table above). ARO's images come only as one zip, which fits the budget. CLEVR and PUG:SPARE (Google Drive zips
-# whose sizes are not published) and PUG:SPAR (one archive of about 16 GB) are not run at class size; chapters 2 to
-# 6 run the swap test on generated scenes instead. The other chapters are the same at both sizes.
+# whose sizes are not published) and PUG:SPAR (one archive of about 16 GB) are not run at class size;
+# {doc}`02_miniature` through {doc}`06_labclip` run the swap test on generated scenes instead. The other chapters
+# are the same at both sizes.
 
 # %%
 from labclip_utils.profile import CLASS_BUDGET
