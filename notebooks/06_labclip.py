@@ -370,12 +370,11 @@ from labclip_utils.paper import paper_table
 
 if profile.is_offline:
     released = paper_table(setting="released COCO A, ViT-B/32")[["metric", "paper value", "source"]]
-else:
-    from labclip_utils.benchmarks.downloads import fetch_dataset
+else:  # downloaded (checksummed) and loaded with weights_only=True, as chapter 7's class size uses it
+    from labclip_utils.benchmarks.subsets import released_coco_map
 
-    folder = fetch_dataset("labclip_released", profile.data_dir / "labclip_released")
-    state = torch.load(folder / "labclip_coco_neg_B32.pt", map_location="cpu", weights_only=True)
-    released = pd.Series(matrix_summary(state["linear.weight"]), name="released COCO A (ViT-B/32)").to_frame()
+    released = pd.Series(matrix_summary(released_coco_map(profile.data_dir).A), name="released COCO A (ViT-B/32)"
+                         ).to_frame()
 show(released)
 
 # %% [markdown] tags=["method"]
