@@ -39,7 +39,6 @@ def record_usage(path: Path, experiment: str, kind: str, count: int) -> None:
         usage = json.loads(path.read_text()) if path.is_file() else {}
         usage.setdefault(experiment, {}).setdefault(kind, 0)
         usage[experiment][kind] += count
-        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda tmp: tmp.write_text(json.dumps(usage, indent=1, sort_keys=True)))
 
 

@@ -67,8 +67,7 @@ def _remote(dataset: str, filename: str) -> RemoteFile:
 
 
 def _write_json(path: Path, content: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(content)))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(content)))  # makes the folder too
 
 
 def coco_test_subset(data_root: Path, folder: Path, n: int, *, workers: int = 8, progress: bool = True) -> Path:
