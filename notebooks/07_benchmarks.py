@@ -81,23 +81,23 @@ if profile.is_offline:
     scenes = evaluation_scenes(image_size=profile.image_size)
     real_map, real_a = fit_on_scenes(encoders["real"], scenes, progress=False).map, "CLEVR-like scenes"
     data_root = write_offline_benchmarks(profile.cache_dir / "benchmarks", image_size=profile.image_size)
-elif profile.is_class and profile.model == RELEASED_A_MODEL:
-    data_root = class_data(profile.data_dir)  # the class subsets: annotation files, then only their images
-    real_map, real_a = released_coco_map(profile.data_dir), "coco"
-    print(f"class size: the authors' released COCO A for {RELEASED_A_MODEL}; fixed subsets of at most "
-          f"{CLASS_ITEMS['coco_test_images']:,} COCO test images and {CLASS_ITEMS['sugarcrepe_items']:,} SugarCrepe "
-          "items (the coverage table below counts them), ARO in full")
-else:
-    if profile.is_class:
-        print(f"NOTE: the authors released a COCO A only for {RELEASED_A_MODEL}; for {profile.model} it is fitted "
-              "here on COCO's training split, which downloads about 19 GB: beyond a class's budget")
+else:  # at class size: the subsets (annotation files, then only their images), else the whole datasets
     data_root = class_data(profile.data_dir) if profile.is_class else profile.data_dir
-    coco = fetch_dataset("coco_train", profile.data_dir / "coco")
-    config = LabclipConfig.coco()
-    config = LabclipConfig(lr=config.lr, batch_size=config.batch_size, epochs=profile.scaled(config.epochs))
-    real_map = coco_labclip(encoders["real"], coco, SpacyTagger(data_root=profile.data_dir), config,
-                            limit=None if profile.fraction >= 1 else profile.scaled(113_287, minimum=64)).map
     real_a = "coco"
+    if profile.is_class and profile.model == RELEASED_A_MODEL:
+        real_map = released_coco_map(profile.data_dir)
+        print(f"class size: the authors' released COCO A for {RELEASED_A_MODEL}; fixed subsets of at most "
+              f"{CLASS_ITEMS['coco_test_images']:,} COCO test images and {CLASS_ITEMS['sugarcrepe_items']:,} "
+              "SugarCrepe items (the coverage table below counts them), ARO in full")
+    else:
+        if profile.is_class:
+            print(f"NOTE: the authors released a COCO A only for {RELEASED_A_MODEL}; for {profile.model} it is "
+                  "fitted here on COCO's training split, which downloads about 19 GB: beyond a class's budget")
+        coco = fetch_dataset("coco_train", profile.data_dir / "coco")
+        config = LabclipConfig.coco()
+        config = LabclipConfig(lr=config.lr, batch_size=config.batch_size, epochs=profile.scaled(config.epochs))
+        real_map = coco_labclip(encoders["real"], coco, SpacyTagger(data_root=profile.data_dir), config,
+                                limit=None if profile.fraction >= 1 else profile.scaled(113_287, minimum=64)).map
 data_kind = ("offline analogues" if profile.is_offline else "class subsets" if profile.is_class
              else "downloaded datasets")
 print(f"data: {data_kind} ({data_root.name}); the real benchmarks' A was fitted on {real_a}")
