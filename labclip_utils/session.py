@@ -42,11 +42,13 @@ def record_usage(path: Path, experiment: str, kind: str, count: int) -> None:
         atomic_write(path, lambda tmp: tmp.write_text(json.dumps(usage, indent=1, sort_keys=True)))
 
 
-def count_images(encoder: Encoder, experiment: str, path: Path) -> Encoder:
+def count_images(encoder: Encoder, experiment: str, path: Path, downloaded: bool = True) -> Encoder:
     """Count every image ``encoder``'s image tower processes into ``path`` (a forward hook on ``model.visual``, which
-    copies of the model, such as CLIP-FT's, keep): ``trained`` when gradients flow, else ``encoded``; and that it was
-    loaded (``loaded``: its weights are a download on a fresh machine)."""
-    record_usage(path, experiment, "loaded", 1)
+    copies of the model, such as CLIP-FT's, keep): ``trained`` when gradients flow, else ``encoded``; and, when its
+    weights are a download on a fresh machine (``downloaded``; a random-init control's are not), that it was
+    ``loaded``."""
+    if downloaded:
+        record_usage(path, experiment, "loaded", 1)
     tower = getattr(encoder.model, "visual", None)
     if tower is None:  # the miniature: nothing a rehearsal estimates a GPU's time from
         return encoder
@@ -78,12 +80,13 @@ class ChapterProfile(Profile):
         training, the control of every probe). Prints which backbone ran, and warns when the weights are random."""
         model, weights = self.backbone(experiment)
         if random_init and model != "miniature":  # the miniature's random init is seeded by its config already
-            return random_encoder(model, device=self.device, precision=self.precision, cache_dir=self.cache_dir)
-        encoder = load_encoder(model, None if random_init else weights, self.device, precision=self.precision,
-                               cache_dir=self.cache_dir)
+            encoder = random_encoder(model, device=self.device, precision=self.precision, cache_dir=self.cache_dir)
+        else:
+            encoder = load_encoder(model, None if random_init else weights, self.device, precision=self.precision,
+                                   cache_dir=self.cache_dir)
         log = usage_log()
-        if log is not None and not random_init:
-            count_images(encoder, experiment, log)
+        if log is not None:  # the control's images cost a GPU as much as the model's
+            count_images(encoder, experiment, log, downloaded=not random_init)
         if not random_init:
             print(f"{experiment} experiments run on {encoder.id} ({self.precision})")
             if weights is not None and Path(weights).suffix in (".pt", ".bin", ".safetensors") and "random" in \

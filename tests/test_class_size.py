@@ -116,8 +116,11 @@ def test_usage_counts_encoded_and_trained_images(tmp_path):
     copied.visual.train()
     copied.visual(torch.zeros(4, 3)).sum().backward()
     count_images(_Encoder(), "synthetic", log)
+    control = count_images(_Encoder(), "synthetic", log, downloaded=False)  # a random-init control: no weights
+    with torch.inference_mode():
+        control.model.visual(torch.zeros(3, 3))
     assert json.loads(log.read_text()) == {"real": {"loaded": 1, "encoded": 5, "trained": 4},
-                                           "synthetic": {"loaded": 1}}
+                                           "synthetic": {"loaded": 1, "encoded": 3}}
 
 
 # -- the class data, through a served mirror --------------------------------------------------------------------

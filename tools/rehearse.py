@@ -2,6 +2,7 @@
 
     python tools/rehearse.py            # make rehearse: mirror + stand-in checkpoints, every chapter, the site
     python tools/rehearse.py mirror     # only build the rehearsal mirror (in _rehearsal/mirror)
+    python tools/rehearse.py report     # the class-size table again from the last rehearsal's counts (--record)
 
 Pretrained weights and the paper's datasets cannot be downloaded here, so the rehearsal supplies stand-ins that go
 through exactly the code a Colab student's run goes through:
@@ -18,16 +19,17 @@ through exactly the code a Colab student's run goes through:
 - **one chapter run again in fp16** (:data:`FP16_CHAPTER`), the precision ``LABCLIP_PRECISION=auto`` picks on a GPU;
 - **the class size** (``LABCLIP_SIZE=class``): the chapters it changes (:data:`CLASS_CHAPTERS`) run again with it.
 
-**What each chapter costs.** Every chapter runs as on its own Colab machine: its own data folder, so it downloads
-what it reads, through ``<mirror>/@<chapter>``, under which the mirror server counts the bytes and files it served
-(:mod:`labclip_utils.io.mirror`); and ``LABCLIP_USAGE_LOG``, into which its encoders count the images they encode and
-train on (:mod:`labclip_utils.session`). The embedding cache stays shared (nothing is encoded twice), so the scene
-embeddings the runner prepares before the chapters are counted once, as ``prepare``; the T4 estimate charges them to
-every chapter that reads them, as a fresh Colab machine would. The last table of the log gives, per chapter at
-class size, those measured counts (on the stand-ins, at the rehearsal's fraction) and what the same downloads weigh
-on the real datasets (:func:`labclip_utils.book.environment.class_downloads_gb`) beside the T4 estimate of
-:func:`~labclip_utils.book.environment.paper_workload`; the rehearsal fails when a chapter exceeds
-:data:`labclip_utils.profile.CLASS_BUDGET`. It is written to ``_rehearsal/reports/class_budget.csv``.
+**What each chapter costs.** Every chapter runs as on its own Colab machine (Colab gives every notebook one): its own
+data folder and its own cache, so it downloads what it reads and encodes what it uses, nothing shared with another
+chapter; the mirror under ``<mirror>/@<chapter>``, where the server counts the bytes and files it served
+(:mod:`labclip_utils.io.mirror`); and ``LABCLIP_USAGE_LOG``, into which its encoders, the random-init controls
+included, count the images they encode and train on (:mod:`labclip_utils.session`). The last table of the log gives,
+per chapter at class size, those measured counts (on the stand-ins, at the rehearsal's fraction), what the same
+downloads weigh on the real datasets (:func:`labclip_utils.book.environment.class_downloads_gb`), the image passes
+the T4 model of :func:`~labclip_utils.book.environment.paper_workload` predicts at the rehearsal's fraction, and the
+T4 estimate at full fraction, scaled up by the measured passes wherever they exceed the model's; the rehearsal
+fails when a chapter exceeds :data:`labclip_utils.profile.CLASS_BUDGET`. It is written to
+``_rehearsal/reports/class_budget.csv`` (``python tools/rehearse.py report`` recomputes it from the saved counts).
 
 The synthetic experiments use ``ViT-B-32`` too (``LABCLIP_SYNTHETIC_MODEL``): the paper's ViT-L/14 encodes about
 2 s per image on a CPU, which no CI budget affords; its loading code is the same. Before any chapter runs, every
@@ -67,6 +69,9 @@ FP16_CHAPTER = "08_playground"
 FP16_MODEL = "ViT-S-32"
 #: The chapters ``LABCLIP_SIZE=class`` changes (the others run the same at both sizes).
 CLASS_CHAPTERS = ("06_labclip", "07_benchmarks")
+#: What the mirror served each tag (bytes, files), saved beside the usage logs so that ``report`` can recompute the
+#: class-size table without running the chapters again.
+SERVED = "served.json"
 SPARE_WORLDS = ("Desert", "Island", "MountainRange", "Spaceship")
 
 
@@ -311,13 +316,14 @@ def rehearsal_env(mirror_url: str, checkpoint: Path, cache: Path) -> dict[str, s
 
 
 def tag_chapters(notebooks: Path, mirror_url: str, cache: Path, usage_dir: Path, prefix: str = "") -> None:
-    """Give each staged chapter a first, hidden cell that makes it a fresh machine's run: its own data folder, the
-    mirror under its own tag (the server counts what each tag fetched), its own usage log."""
+    """Give each staged chapter a first, hidden cell that makes it a fresh machine's run: its own data folder and
+    cache, the mirror under its own tag (the server counts what each tag fetched), its own usage log."""
     import nbformat
 
     for path in sorted(notebooks.glob("*.ipynb")):
         tag = f"{prefix}{path.stem}"
         settings = {"LABCLIP_MIRROR": f"{mirror_url}/@{tag}", "LABCLIP_DATA_DIR": str(cache / f"data-{tag}"),
+                    "LABCLIP_CACHE_DIR": str(cache / f"cache-{tag}"),
                     "LABCLIP_USAGE_LOG": str(usage_dir / f"{tag}.json")}
         nb = nbformat.read(path, as_version=4)
         cell = nbformat.v4.new_code_cell(f"import os\nos.environ.update({json.dumps(settings)})",
@@ -343,7 +349,7 @@ def class_budget(usage: dict, usage_dir: Path) -> tuple[object, bool]:
         served = usage.get(tag, {"bytes": 0, "files": {}})
         log = usage_dir / f"{tag}.json"
         counts = json.loads(log.read_text()) if log.is_file() else {}
-        models = [_paper_backbone(experiment) for experiment in sorted(counts)]
+        models = [_paper_backbone(experiment) for experiment in sorted(counts) if counts[experiment].get("loaded")]
         files = [f for f in served["files"] if f != "SHA256SUMS"]
         per_image = sum(1 for f in files if f.count("/") >= 2)
         rows.append({
@@ -406,8 +412,6 @@ def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool =
         os.environ.update(rehearsal_env(f"{url}/@prefetch", checkpoint, cache))
         print(f"rehearsal: paper profile, mirror {url}, checkpoint {checkpoint.name}, fraction {FRACTION}", flush=True)
         prefetch(cache / "data")
-        # the shared artefacts the runner prepares (scene embeddings) are counted apart from the chapters
-        os.environ.update({"LABCLIP_MIRROR": f"{url}/@prepare", "LABCLIP_USAGE_LOG": str(usage_dir / "prepare.json")})
         stage = WORK / "stage"
         book.stage(stage)
         if only:
@@ -415,11 +419,13 @@ def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool =
                 if path.stem not in only:
                     path.unlink()
         tag_chapters(stage / "notebooks", url, cache, usage_dir)
-        code = book.execute(stage / "notebooks", workers, WORK / "reports", prepare=not only)
+        # no shared artefacts prepared: every chapter encodes what it uses, in its own cache, as on its own machine
+        code = book.execute(stage / "notebooks", workers, WORK / "reports", prepare=False)
         if code == 0 and not only:
             code = rehearse_precision(book, FP16_CHAPTER, "fp16", tag=(url, cache, usage_dir))
         if code == 0 and not only:
             code = rehearse_class(book, url, cache, usage_dir, workers)
+    (WORK / "reports" / SERVED).write_text(json.dumps(usage, indent=1, sort_keys=True))
     if code == 0 and not only:
         code = report_class_budget(usage, usage_dir, record)
     if code != 0 or only:
@@ -465,9 +471,6 @@ def report_class_budget(usage: dict, usage_dir: Path, record: bool = False) -> i
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(f"rehearsal: each chapter at class size (measured on the stand-ins at fraction {FRACTION}; the real "
               f"data's download and the T4 time estimated), written to {out.relative_to(ROOT)}:\n{table}", flush=True)
-    prepared = usage_dir / "prepare.json"
-    if prepared.is_file():  # encoded once for every chapter: on a fresh Colab machine each chapter that reads them
-        print(f"rehearsal: the shared scene embeddings, prepared before the chapters: {prepared.read_text()}")
     if not within:
         over = ", ".join(table.index[~table["within budget"]])
         print(f"rehearsal: FAILED: over the class budget: {over}", flush=True)
@@ -507,7 +510,9 @@ def rehearse_precision(book, chapter: str, precision: str, tag: tuple[str, Path,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="all", choices=("all", "mirror"))
+    parser.add_argument("command", nargs="?", default="all", choices=("all", "mirror", "report"),
+                        help="all: the rehearsal; mirror: only build the mirror; report: the class-size table again, "
+                             "from the last rehearsal's saved counts")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=None, help="debugging: run only these chapters (stems)")
     parser.add_argument("--keep-cache", action="store_true", help="debugging: reuse the last rehearsal's cache")
@@ -517,6 +522,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "mirror":
         print(build_mirror())
         return 0
+    if args.command == "report":
+        served = WORK / "reports" / SERVED
+        if not served.is_file():
+            raise SystemExit(f"{served} is missing: run the rehearsal first")
+        return report_class_budget(json.loads(served.read_text()), WORK / "reports" / "usage", args.record)
     return rehearse(args.workers, args.only, args.keep_cache, args.record)
 
 
