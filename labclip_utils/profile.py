@@ -158,7 +158,7 @@ class Profile(ProfileSpec):
 
     def scaled(self, n: int, minimum: int = 1) -> int:
         """``n`` shrunk by ``LABCLIP_FRACTION`` (at least ``minimum``): scene counts, subsets, epochs."""
-        return n if self.fraction >= 1 else max(minimum, math.ceil(n * self.fraction))
+        return scaled_count(n, self.fraction, minimum)
 
     def summary(self) -> str:
         """One line for the top of a chapter."""
@@ -222,6 +222,12 @@ def resolve_precision(requested: str | None, device: str) -> str:
         raise ValueError(f"unknown precision {requested!r} (from ${PRECISION_ENV}); use 'auto', 'fp16', 'bf16' or "
                          "'fp32'")
     return requested
+
+
+def scaled_count(n: int, fraction: float, minimum: int = 1) -> int:
+    """``n`` shrunk by ``fraction`` (at least ``minimum``; ``n`` itself at fraction 1): what :meth:`Profile.scaled`
+    gives a chapter, and what the T4 estimate assumes it gets."""
+    return n if fraction >= 1 else max(minimum, math.ceil(n * fraction))
 
 
 def resolve_fraction(value: str | None) -> float:

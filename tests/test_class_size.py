@@ -15,10 +15,11 @@ from labclip_utils.benchmarks.aro import load_vg_relation
 from labclip_utils.benchmarks.coco import load_coco_retrieval
 from labclip_utils.benchmarks.offline import write_aro, write_karpathy, write_sugarcrepe
 from labclip_utils.benchmarks.sugarcrepe import load_sugarcrepe
-from labclip_utils.book.environment import class_downloads_gb, paper_workload
+from labclip_utils.book.environment import class_downloads_gb, evaluation_counts, paper_workload
 from labclip_utils.io import downloads
 from labclip_utils.io.mirror import serve, write_manifest
 from labclip_utils.profile import CLASS_BUDGET, MIRROR_ENV, current_profile
+from labclip_utils.scenes import evaluation_scenes
 from labclip_utils.session import count_images
 from labclip_utils.tasks import BenchmarkFormatError
 from tests.conftest import ROOT
@@ -57,6 +58,18 @@ def test_class_size_fits_the_budget_and_full_size_does_not():
     assert set(changed[changed].index) == {"06_labclip", "07_benchmarks"}
     with pytest.raises(ValueError, match="size"):
         paper_workload("tiny")
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.02])
+def test_the_models_scene_counts_are_the_evaluation_scenes(fraction):
+    scenes = evaluation_scenes(seed=0, image_size=16, fraction=fraction)
+    pool, seen = evaluation_counts(fraction)
+    assert (len(scenes.pool), len(scenes.seen)) == (pool, len(scenes.seen)) and len(scenes.seen) <= seen
+    # shrunk as the chapters shrink them: fewer passes at a smaller fraction, the downloads whole
+    small, whole = paper_workload("class", fraction), paper_workload("class")
+    assert (small["ViT-L-14 image passes"] <= whole["ViT-L-14 image passes"]).all()
+    assert small["ViT-L-14 image passes"].sum() < whole["ViT-L-14 image passes"].sum() / 10
+    assert small["download (GB, published sizes)"].equals(whole["download (GB, published sizes)"])
 
 
 def test_class_downloads_are_weighed_at_published_sizes():
@@ -217,8 +230,18 @@ def test_the_rehearsal_charges_each_chapter_and_fails_over_the_budget(tmp_path, 
     assert table.loc["02_miniature", "images encoded"] == 700
     assert table.loc["02_miniature", "class download (GB, real data)"] == pytest.approx(0.89)  # ViT-L-14's weights
     row = table.loc["07_benchmarks"]
-    assert (row["run"], row["files fetched"], row["images fetched one by one"], row["backbones loaded"]) == \
-        ("class-07_benchmarks", 1, 1, "ViT-B-32")
+    assert (row["files fetched"], row["images fetched one by one"], row["image passes (measured)"]) == (1, 1, 90)
+    # the estimate is the model's: measured passes below the model's at the same fraction do not lower it
+    assert table["T4 estimate (min)"].to_dict() == paper_workload("class")["T4 estimate (min)"].to_dict()
+    # a chapter that processes more images than the model predicts is charged in proportion, past the budget here
+    predicted = int(paper_workload("class", float(rehearse.FRACTION)).loc["02_miniature", "ViT-L-14 image passes"])
+    (usage_dir / "02_miniature.json").write_text(json.dumps({"synthetic": {"loaded": 1, "encoded": 2 * predicted,
+                                                                           "trained": predicted}}))
+    table, within = rehearse.class_budget(served, usage_dir)
+    assert table.loc["02_miniature", "image passes (measured)"] == 5 * predicted
+    assert table.loc["02_miniature", "T4 estimate (min)"] > CLASS_BUDGET["T4 minutes"] and not within
+    (usage_dir / "02_miniature.json").write_text(json.dumps({"synthetic": {"loaded": 2, "encoded": 700}}))
     served["class-07_benchmarks"]["files"]["coco/val2014.zip"] = 1  # a whole archive at class size
     table, within = rehearse.class_budget(served, usage_dir)
     assert not within and not table.loc["07_benchmarks", "within budget"]
+

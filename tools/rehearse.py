@@ -334,15 +334,19 @@ def tag_chapters(notebooks: Path, mirror_url: str, cache: Path, usage_dir: Path,
 
 def class_budget(usage: dict, usage_dir: Path) -> tuple[object, bool]:
     """Per chapter at class size: the bytes and files the mirror served it and the images its encoders processed
-    (measured, on the stand-ins), what those downloads weigh on the real datasets, the T4 estimate, and whether both
-    are within :data:`~labclip_utils.profile.CLASS_BUDGET`. Chapters that class size changes are read from their class
+    (measured, on the stand-ins), what those downloads weigh on the real datasets, the image passes measured beside
+    those the T4 model predicts at the rehearsal's fraction, the T4 estimate, and whether both are within
+    :data:`~labclip_utils.profile.CLASS_BUDGET`. The estimate is the model's at full fraction, scaled up per
+    backbone by measured / predicted wherever a chapter processed more images than the model says: so it comes from
+    the measured counts wherever they exceed the model. Chapters that class size changes are read from their class
     run (tag ``class-<chapter>``)."""
     import pandas as pd
 
-    from labclip_utils.book.environment import class_downloads_gb, paper_workload
+    from labclip_utils.book.environment import T4_ASSUMPTIONS, class_downloads_gb, paper_workload, t4_minutes
     from labclip_utils.profile import CLASS_BUDGET
 
-    estimate = paper_workload("class")
+    estimate, predicted = paper_workload("class"), paper_workload("class", float(FRACTION))
+    step = T4_ASSUMPTIONS["training step / forward pass"]
     rows = []
     for chapter in estimate.index:
         tag = f"class-{chapter}" if chapter in CLASS_CHAPTERS else chapter
@@ -352,15 +356,27 @@ def class_budget(usage: dict, usage_dir: Path) -> tuple[object, bool]:
         models = [_paper_backbone(experiment) for experiment in sorted(counts) if counts[experiment].get("loaded")]
         files = [f for f in served["files"] if f != "SHA256SUMS"]
         per_image = sum(1 for f in files if f.count("/") >= 2)
+        passes, scale = {}, {}
+        for experiment in ("synthetic", "real"):
+            column = f"{_paper_backbone(experiment)} image passes"
+            c = counts.get(experiment, {})
+            passes[column] = c.get("encoded", 0) + step * c.get("trained", 0)
+            scale[column] = max(1.0, passes[column] / max(predicted.loc[chapter, column], 1))
+        gb = class_downloads_gb(served["files"], models)
+        full = estimate.loc[chapter]
+        large, base = (full[c] * scale[c] for c in ("ViT-L-14 image passes", "ViT-B-32 image passes"))
+        jpeg = full["ViT-B-32 image passes"] * scale["ViT-B-32 image passes"]
+        minutes = t4_minutes(large, base, jpeg, max(gb, full["download (GB, published sizes)"]))
         rows.append({
-            "chapter": chapter, "run": tag,
+            "chapter": chapter,
             "fetched (MB, stand-ins)": round(served["bytes"] / 1e6, 2),
             "files fetched": len(files) - per_image, "images fetched one by one": per_image,
-            "backbones loaded": ", ".join(models) or "none",
             "images encoded": sum(c.get("encoded", 0) for c in counts.values()),
             "images trained on": sum(c.get("trained", 0) for c in counts.values()),
-            "class download (GB, real data)": round(class_downloads_gb(served["files"], models), 2),
-            "T4 estimate (min)": estimate.loc[chapter, "T4 estimate (min)"],
+            "image passes (measured)": int(sum(passes.values())),
+            "image passes (model, same fraction)": int(predicted.loc[chapter, list(passes)].sum()),
+            "class download (GB, real data)": round(gb, 2),
+            "T4 estimate (min)": round(minutes, 1),
         })
     table = pd.DataFrame(rows).set_index("chapter")
     within = ((table["class download (GB, real data)"] <= CLASS_BUDGET["download (GB)"])
@@ -408,6 +424,7 @@ def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool =
         shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: every download and encoding happens in this run
     shutil.rmtree(usage_dir, ignore_errors=True)
     usage: dict = {}
+    run = checkout_state()
     with serve(mirror, usage=usage) as url:
         os.environ.update(rehearsal_env(f"{url}/@prefetch", checkpoint, cache))
         print(f"rehearsal: paper profile, mirror {url}, checkpoint {checkpoint.name}, fraction {FRACTION}", flush=True)
@@ -425,9 +442,9 @@ def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool =
             code = rehearse_precision(book, FP16_CHAPTER, "fp16", tag=(url, cache, usage_dir))
         if code == 0 and not only:
             code = rehearse_class(book, url, cache, usage_dir, workers)
-    (WORK / "reports" / SERVED).write_text(json.dumps(usage, indent=1, sort_keys=True))
+    (WORK / "reports" / SERVED).write_text(json.dumps({"run": run, "served": usage}, indent=1, sort_keys=True))
     if code == 0 and not only:
-        code = report_class_budget(usage, usage_dir, record)
+        code = report_class_budget(usage, usage_dir, record, run)
     if code != 0 or only:
         return code
     return book.build(stage, WORK)
@@ -450,11 +467,22 @@ def rehearse_class(book, url: str, cache: Path, usage_dir: Path, workers: int) -
         os.environ.pop("LABCLIP_SIZE", None)
 
 
-def report_class_budget(usage: dict, usage_dir: Path, record: bool = False) -> int:
-    """Print and save the class-size table (``record``: also as the package's record, with the commit it ran at,
-    which the setup chapter shows); 1 when a chapter exceeds the budget."""
+def checkout_state() -> dict[str, str]:
+    """The commit this checkout is at ("+changes" when it has uncommitted changes) and today's date: what a record
+    says it was measured with."""
     import subprocess
 
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return {"commit": commit + ("+changes" if git("status", "--porcelain") else ""), "date": time.strftime("%Y-%m-%d")}
+
+
+def report_class_budget(usage: dict, usage_dir: Path, record: bool = False, run: dict[str, str] | None = None) -> int:
+    """Print and save the class-size table (``record``: also as the package's record, with the commit and date of
+    the run that measured it, ``run``, by default this checkout's now, which the setup chapter shows); 1 when a
+    chapter exceeds the budget."""
     import pandas as pd
 
     from labclip_utils.records import REHEARSAL
@@ -463,11 +491,7 @@ def report_class_budget(usage: dict, usage_dir: Path, record: bool = False) -> i
     out = WORK / "reports" / "class_budget.csv"
     table.to_csv(out)
     if record:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-        table.assign(commit=commit + ("+changes" if dirty.strip() else ""), date=time.strftime("%Y-%m-%d")).to_csv(
-            ROOT / "labclip_utils" / "records" / REHEARSAL)
+        table.assign(**(run or checkout_state())).to_csv(ROOT / "labclip_utils" / "records" / REHEARSAL)
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(f"rehearsal: each chapter at class size (measured on the stand-ins at fraction {FRACTION}; the real "
               f"data's download and the T4 time estimated), written to {out.relative_to(ROOT)}:\n{table}", flush=True)
@@ -526,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
         served = WORK / "reports" / SERVED
         if not served.is_file():
             raise SystemExit(f"{served} is missing: run the rehearsal first")
-        return report_class_budget(json.loads(served.read_text()), WORK / "reports" / "usage", args.record)
+        saved = json.loads(served.read_text())
+        return report_class_budget(saved["served"], WORK / "reports" / "usage", args.record, saved["run"])
     return rehearse(args.workers, args.only, args.keep_cache, args.record)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import math
 import os
 import platform
 import xml.etree.ElementTree as ET
@@ -13,10 +14,10 @@ import pandas as pd
 from labclip_utils.benchmarks.downloads import DATASETS, MANUAL
 from labclip_utils.benchmarks.subsets import CLASS_ITEMS
 from labclip_utils.conjunctive import TARGETS, conjunctive_search
-from labclip_utils.finetune import CLASS_FT_EPOCHS
+from labclip_utils.finetune import CLASS_FT_EPOCHS, FinetuneConfig
 from labclip_utils.io.downloads import GDRIVE
 from labclip_utils.probing import multi_object_curve
-from labclip_utils.profile import PROFILE_SPECS, Profile, Size
+from labclip_utils.profile import PROFILE_SPECS, Profile, Size, scaled_count
 from labclip_utils.scenes.evaluation_set import evaluation_scenes
 
 #: Set by the book's runner (tools/book.py) to the JUnit report of the notebooks executed before the setup chapter.
@@ -130,71 +131,110 @@ PER_IMAGE = {"coco/val2014": ("coco_test_images", 6_200 / 40_504),
              "sugarcrepe/val2017": ("sugarcrepe_items", 800 / 5_000)}
 
 
-def _plan(size: Size) -> list[tuple[str, tuple[str, ...], tuple[str, ...], float, float, float, float, str]]:
-    """Per chapter of the paper profile: (chapter, datasets downloaded whole, backbones loaded, ViT-L-14 image
-    passes, ViT-B-32 image passes, JPEG images decoded, extra MB downloaded, what dominates), each chapter on a fresh
-    machine (Colab gives every notebook its own), so each loads its own weights and encodes what it reads."""
+def evaluation_counts(fraction: float = 1.0) -> tuple[int, int]:
+    """How many scenes :func:`~labclip_utils.scenes.evaluation_scenes` draws at ``fraction`` (pool, seen), without
+    drawing them (its defaults, shrunk as it shrinks them; ``tests/test_class_size.py`` checks the two agree)."""
+    import inspect
+
+    params = inspect.signature(evaluation_scenes).parameters
+    pool, seen = params["n_pool"].default, params["n_seen"].default
+    return (pool, seen) if fraction >= 1 else (max(300, int(pool * fraction)), max(100, int(seen * fraction)))
+
+
+def _plan(size: Size, fraction: float) -> list[tuple[str, tuple[str, ...], tuple[str, ...], float, float, float, float,
+                                                     str]]:
+    """Per chapter of the paper profile at ``fraction``: (chapter, datasets downloaded whole, backbones loaded,
+    ViT-L-14 image passes, ViT-B-32 image passes, JPEG images decoded, extra MB downloaded, what dominates). Each
+    chapter runs on a fresh machine (Colab gives every notebook its own), so it loads its own weights and encodes
+    every image it uses, its random-init control's included; a training step counts as
+    ``T4_ASSUMPTIONS["training step / forward pass"]`` passes. The counts follow the chapters' calls (their sizes
+    shrunk by ``fraction`` as :meth:`~labclip_utils.profile.Profile.scaled` shrinks them), so that the rehearsal,
+    which runs at a small fraction and counts every image each chapter's encoders process, can check them."""
     import inspect
 
     def default(fn, name):
         return inspect.signature(fn).parameters[name].default
 
-    pool, seen = default(evaluation_scenes, "n_pool"), default(evaluation_scenes, "n_seen")
-    multi = len(default(multi_object_curve, "counts")) * default(multi_object_curve, "n")
-    search = len(default(conjunctive_search, "counts")) * len(TARGETS) * (
-        default(conjunctive_search, "n_train") + default(conjunctive_search, "n_test"))
-    train = int(0.8 * pool)  # the compositional split's training share
+    def scaled(n: int, minimum: int = 1) -> int:
+        return scaled_count(n, fraction, minimum)
+
+    pool, seen = evaluation_counts(fraction)
+    scenes = pool + seen  # the evaluation scenes, encoded once per encoder
+    multi = len(default(multi_object_curve, "counts")) * scaled(2000, minimum=40)
+    search = len(default(conjunctive_search, "counts")) * len(TARGETS) * (scaled(400, minimum=20)
+                                                                          + scaled(200, minimum=20))
     step = T4_ASSUMPTIONS["training step / forward pass"]
+    config = FinetuneConfig.paper()
+    epochs = scaled(CLASS_FT_EPOCHS if size == "class" else config.epochs)
+    train = int(0.8 * pool)  # the compositional split's training share, at most
+    steps = epochs * math.ceil(train / config.batch_size)
+    finetune = steps * config.batch_size * step + (steps // config.eval_every + 1) * scaled(400, minimum=400)
+    ft_note = (f"CLIP-FT shortened to {CLASS_FT_EPOCHS} epoch (the paper: 50)" if size == "class"
+               else "CLIP-FT: 50 epochs of fine-tuning dominate; set CLIP_FT_EPOCHS to shorten")
     real = PAPER_IMAGES
     large = ("ViT-L-14",)
     if size == "class":
-        epochs, ft_note = CLASS_FT_EPOCHS, f"CLIP-FT shortened to {CLASS_FT_EPOCHS} epoch (the paper: 50)"
         aro = real["ARO VG-Relation + VG-Attribution crops"]
-        photos = CLASS_ITEMS["coco_test_images"] + CLASS_ITEMS["sugarcrepe_items"] + aro
+        # retrieval is not subsampled; each choice task keeps a fraction of its items (at least 20; SugarCrepe's
+        # seven subsets and ARO's two relations each)
+        choice = 7 * 20 + 2 * 20 if fraction < 1 else 0
+        photos = CLASS_ITEMS["coco_test_images"] + min(CLASS_ITEMS["sugarcrepe_items"] + aro,
+                                                       max(choice, int((CLASS_ITEMS["sugarcrepe_items"] + aro)
+                                                                       * fraction) + choice))
         per_image = sum(CLASS_ITEMS[key] * mb for key, mb in PER_IMAGE.values())
         # plus the Karpathy test JSON the COCO subset is drawn from (SugarCrepe's and ARO's JSONs publish no size)
         test_json = 1000 * sum(_size_gb(f.size) for f in DATASETS["coco"] if f.filename == "coco_karpathy_test.json")
         benchmarks = ("07_benchmarks", ("aro", "labclip_released", "spacy", "nltk"), ("ViT-B-32",), 0, photos, photos,
                       per_image + test_json, "ARO's image zip; class subsets of COCO and SugarCrepe fetched one by one")
     else:
-        epochs, ft_note = 50, "CLIP-FT: 50 epochs of fine-tuning dominate; set CLIP_FT_EPOCHS to shorten"
         synthetic = real["CLEVR 2-object renders"] + real["PUG:SPAR (at most)"] + real["PUG:SPARE (about)"]
         benchmarks = ("07_benchmarks", ("coco_train", "aro", "sugarcrepe", "clevr", "pug_spar", "pug_spare",
-                                        "flickr30k", "spacy", "nltk"), ("ViT-L-14", "ViT-B-32"), synthetic,
-                      sum(v for k, v in real.items() if not k.startswith(("CLEVR", "PUG"))), sum(real.values()), 0,
-                      "reading and resizing 255,000 images; the downloads")
+                                        "flickr30k", "spacy", "nltk"), ("ViT-L-14", "ViT-B-32"), synthetic * fraction,
+                      sum(v for k, v in real.items() if not k.startswith(("CLEVR", "PUG"))) * fraction,
+                      sum(real.values()) * fraction, 0, "reading and resizing 255,000 images; the downloads")
     return [
-        ("02_miniature", (), large, 2 * (pool + seen), 0, 0, 0, "evaluation scenes, model and random-init control"),
-        ("03_bag_of_words", (), large, 3 * 3000, 0, 0, 0, "three worlds of 3,000 scenes"),
-        ("04_probing", (), large, 2 * multi + search, 0, 0, 0, "multi-object curve (and control), conjunctive search"),
-        ("05_modality_gap", (), large, pool + seen, 0, 0, 0, "chapter 2's scene embeddings (cached when run after it)"),
-        ("06_labclip", ("labclip_released",), large, pool + seen + epochs * train * step, 0, 0, 0, ft_note),
+        ("02_miniature", (), large, 2 * scenes, 0, 0, 0, "evaluation scenes, model and random-init control"),
+        ("03_bag_of_words", (), large, scenes + 7 * scaled(3000, minimum=100), 0, 0, 0,
+         "evaluation scenes; three worlds and four caption variants of 3,000 scenes"),
+        ("04_probing", (), large, 2 * scenes + 2 * multi + search, 0, 0, 0,
+         "evaluation scenes and multi-object curve (model and control), conjunctive search"),
+        ("05_modality_gap", (), large, 2 * scenes, 0, 0, 0, "evaluation scenes, model and random-init control"),
+        ("06_labclip", ("labclip_released",), large, 2 * scenes + finetune, 0, 0, 0, ft_note),
         benchmarks,
-        ("08_playground", (), large, pool + seen, 0, 0, 0, "chapter 2's scene embeddings (cached when run after it)"),
-        ("09_beyond", (), large, 2 * 5 * 300, 0, 0, 0, "additive decomposition (model and control)"),
+        ("08_playground", (), large, scenes, 0, 0, 0, "evaluation scenes"),
+        ("09_beyond", (), large, 3 * 5 * scaled(300, minimum=50), 0, 0, 0,
+         "additive decomposition: each scene and its four single objects (model, control, seen scenes)"),
     ]
 
 
-def paper_workload(size: Size = "full") -> pd.DataFrame:
+def paper_workload(size: Size = "full", fraction: float = 1.0) -> pd.DataFrame:
     """Per chapter, for the paper profile at ``size`` (``"full"``: the paper's protocol; ``"class"``:
     ``LABCLIP_SIZE=class``), each chapter on a fresh Colab machine: what it downloads (datasets at their published
     sizes, and the weights of every backbone it loads), how many images each backbone encodes, and an estimate of
-    its time on a T4, downloads included (see :data:`T4_ASSUMPTIONS`)."""
+    its time on a T4, downloads included (see :data:`T4_ASSUMPTIONS`). ``fraction`` (``LABCLIP_FRACTION``) shrinks
+    the image counts as the chapters shrink them (the rehearsal compares them with what it measured); the downloads
+    stay whole."""
     if size not in ("full", "class"):
         raise ValueError(f"size must be 'full' or 'class', got {size!r}")
-    peak = T4_ASSUMPTIONS["T4 fp16 peak (TFLOPS)"] * 1e3 * T4_ASSUMPTIONS["share of peak reached"]  # GFLOP/s
     rows = []
-    for chapter, datasets, models, large, base, jpeg, extra_mb, note in _plan(size):
+    for chapter, datasets, models, large, base, jpeg, extra_mb, note in _plan(size, fraction):
         weights = sum(WEIGHTS_MB[m] for m in models) / 1000
         gb = sum(_size_gb(f.size) for d in datasets for f in DATASETS[d]) + extra_mb / 1000 + weights
-        gpu_s = large * IMAGE_GFLOPS["ViT-L-14"] / peak + base * IMAGE_GFLOPS["ViT-B-32"] / peak
-        seconds = max(gpu_s, jpeg / T4_ASSUMPTIONS["JPEG decode + resize on 2 vCPUs (images/s)"])
-        seconds += gb * 1000 / T4_ASSUMPTIONS["download (MB/s)"]
         rows.append({"chapter": chapter, "datasets": ", ".join(datasets) or "none (generated scenes)",
                      "download (GB, published sizes)": round(gb, 2),
                      "ViT-L-14 image passes": int(large), "ViT-B-32 image passes": int(base),
-                     "T4 estimate (min)": round(seconds / 60, 1), "what dominates": note})
+                     "T4 estimate (min)": round(t4_minutes(large, base, jpeg, gb), 1), "what dominates": note})
     return pd.DataFrame(rows).set_index("chapter")
+
+
+def t4_minutes(large: float, base: float, jpeg: float, gb: float) -> float:
+    """Minutes on a T4 for ``large`` ViT-L-14 and ``base`` ViT-B-32 image passes, ``jpeg`` photographs decoded and
+    ``gb`` downloaded (:data:`T4_ASSUMPTIONS`): the GPU or the JPEG decoding, whichever is slower, then the
+    download."""
+    peak = T4_ASSUMPTIONS["T4 fp16 peak (TFLOPS)"] * 1e3 * T4_ASSUMPTIONS["share of peak reached"]  # GFLOP/s
+    gpu_s = large * IMAGE_GFLOPS["ViT-L-14"] / peak + base * IMAGE_GFLOPS["ViT-B-32"] / peak
+    seconds = max(gpu_s, jpeg / T4_ASSUMPTIONS["JPEG decode + resize on 2 vCPUs (images/s)"])
+    return (seconds + gb * 1000 / T4_ASSUMPTIONS["download (MB/s)"]) / 60
 
 
 def class_downloads_gb(files: dict[str, int], models: list[str]) -> float:
