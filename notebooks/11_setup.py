@@ -147,7 +147,8 @@ rehearsal = read_rehearsal(required=False)
 if rehearsal is None:
     print("no rehearsal is recorded in this checkout: run `python tools/rehearse.py --record`")
 else:
-    show(rehearsal)
+    print(f"measured at commit {rehearsal['commit'].iloc[0]} on {rehearsal['date'].iloc[0]}")
+    show(rehearsal.drop(columns=["commit", "date"]))
 
 # %% tags=["remove-cell"]
 from labclip_utils.benchmarks.subsets import CLASS_ITEMS

@@ -19,7 +19,6 @@ from labclip_utils.book.environment import class_downloads_gb, evaluation_counts
 from labclip_utils.io import downloads
 from labclip_utils.io.mirror import serve, write_manifest
 from labclip_utils.profile import CLASS_BUDGET, MIRROR_ENV, current_profile
-from labclip_utils.scenes import evaluation_scenes
 from labclip_utils.session import count_images
 from labclip_utils.tasks import BenchmarkFormatError
 from tests.conftest import ROOT
@@ -60,16 +59,12 @@ def test_class_size_fits_the_budget_and_full_size_does_not():
         paper_workload("tiny")
 
 
-@pytest.mark.parametrize("fraction", [0.01, 0.02])
-def test_the_models_scene_counts_are_the_evaluation_scenes(fraction):
-    scenes = evaluation_scenes(seed=0, image_size=16, fraction=fraction)
-    pool, seen = evaluation_counts(fraction)
-    assert (len(scenes.pool), len(scenes.seen)) == (pool, len(scenes.seen)) and len(scenes.seen) <= seen
-    # shrunk as the chapters shrink them: fewer passes at a smaller fraction, the downloads whole
-    small, whole = paper_workload("class", fraction), paper_workload("class")
+def test_the_model_shrinks_image_counts_with_the_fraction_and_keeps_downloads_whole():
+    small, whole = paper_workload("class", 0.01), paper_workload("class")
     assert (small["ViT-L-14 image passes"] <= whole["ViT-L-14 image passes"]).all()
     assert small["ViT-L-14 image passes"].sum() < whole["ViT-L-14 image passes"].sum() / 10
     assert small["download (GB, published sizes)"].equals(whole["download (GB, published sizes)"])
+    assert evaluation_counts(0.01)["pool"] == 360 and evaluation_counts()["pool"] == 36_000
 
 
 def test_class_downloads_are_weighed_at_published_sizes():

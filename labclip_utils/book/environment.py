@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as metadata
 import math
 import os
@@ -131,14 +132,14 @@ PER_IMAGE = {"coco/val2014": ("coco_test_images", 6_200 / 40_504),
              "sugarcrepe/val2017": ("sugarcrepe_items", 800 / 5_000)}
 
 
-def evaluation_counts(fraction: float = 1.0) -> tuple[int, int]:
-    """How many scenes :func:`~labclip_utils.scenes.evaluation_scenes` draws at ``fraction`` (pool, seen), without
-    drawing them (its defaults, shrunk as it shrinks them; ``tests/test_class_size.py`` checks the two agree)."""
-    import inspect
-
-    params = inspect.signature(evaluation_scenes).parameters
-    pool, seen = params["n_pool"].default, params["n_seen"].default
-    return (pool, seen) if fraction >= 1 else (max(300, int(pool * fraction)), max(100, int(seen * fraction)))
+@functools.lru_cache(maxsize=8)
+def evaluation_counts(fraction: float = 1.0) -> dict[str, int]:
+    """How many of :func:`~labclip_utils.scenes.evaluation_scenes`' scenes at ``fraction`` each part holds: the pool,
+    its training, validation and held-out (test) splits, and the seen scenes the chapters encode. Drawn at a tiny
+    image size, which the splits do not depend on (about 8 s at full size, once per process)."""
+    scenes = evaluation_scenes(seed=0, image_size=8, fraction=fraction)
+    return {"pool": len(scenes.pool), "train": len(scenes.pool.select("train")),
+            "val": len(scenes.pool.select("val")), "heldout": len(scenes.heldout()), "seen": len(scenes.seen)}
 
 
 def _plan(size: Size, fraction: float) -> list[tuple[str, tuple[str, ...], tuple[str, ...], float, float, float, float,
@@ -158,17 +159,16 @@ def _plan(size: Size, fraction: float) -> list[tuple[str, tuple[str, ...], tuple
     def scaled(n: int, minimum: int = 1) -> int:
         return scaled_count(n, fraction, minimum)
 
-    pool, seen = evaluation_counts(fraction)
-    scenes = pool + seen  # the evaluation scenes, encoded once per encoder
+    counts = evaluation_counts(fraction)
+    scenes = counts["pool"] + counts["seen"]  # the evaluation scenes, encoded once per encoder
     multi = len(default(multi_object_curve, "counts")) * scaled(2000, minimum=40)
     search = len(default(conjunctive_search, "counts")) * len(TARGETS) * (scaled(400, minimum=20)
                                                                           + scaled(200, minimum=20))
     step = T4_ASSUMPTIONS["training step / forward pass"]
     config = FinetuneConfig.paper()
     epochs = scaled(CLASS_FT_EPOCHS if size == "class" else config.epochs)
-    train = int(0.8 * pool)  # the compositional split's training share, at most
-    steps = epochs * math.ceil(train / config.batch_size)
-    finetune = steps * config.batch_size * step + (steps // config.eval_every + 1) * scaled(400, minimum=400)
+    steps = epochs * math.ceil(counts["train"] / config.batch_size)
+    finetune = steps * config.batch_size * step + (steps // config.eval_every + 1) * min(400, counts["val"])
     ft_note = (f"CLIP-FT shortened to {CLASS_FT_EPOCHS} epoch (the paper: 50)" if size == "class"
                else "CLIP-FT: 50 epochs of fine-tuning dominate; set CLIP_FT_EPOCHS to shorten")
     real = PAPER_IMAGES
@@ -201,7 +201,8 @@ def _plan(size: Size, fraction: float) -> list[tuple[str, tuple[str, ...], tuple
         ("05_modality_gap", (), large, 2 * scenes, 0, 0, 0, "evaluation scenes, model and random-init control"),
         ("06_labclip", ("labclip_released",), large, 2 * scenes + finetune, 0, 0, 0, ft_note),
         benchmarks,
-        ("08_playground", (), large, scenes, 0, 0, 0, "evaluation scenes"),
+        ("08_playground", (), large, scenes + counts["heldout"] + 2 * scaled(3000, minimum=100), 0, 0, 0,
+         "evaluation scenes, the held-out ones again, two caption variants of 3,000 scenes"),
         ("09_beyond", (), large, 3 * 5 * scaled(300, minimum=50), 0, 0, 0,
          "additive decomposition: each scene and its four single objects (model, control, seen scenes)"),
     ]
