@@ -175,12 +175,11 @@ def _plan(size: Size, fraction: float) -> list[tuple[str, tuple[str, ...], tuple
     large = ("ViT-L-14",)
     if size == "class":
         aro = real["ARO VG-Relation + VG-Attribution crops"]
-        # retrieval is not subsampled; each choice task keeps a fraction of its items (at least 20; SugarCrepe's
-        # seven subsets and ARO's two relations each)
-        choice = 7 * 20 + 2 * 20 if fraction < 1 else 0
-        photos = CLASS_ITEMS["coco_test_images"] + min(CLASS_ITEMS["sugarcrepe_items"] + aro,
-                                                       max(choice, int((CLASS_ITEMS["sugarcrepe_items"] + aro)
-                                                                       * fraction) + choice))
+        # retrieval is not subsampled; each of the nine choice tasks (SugarCrepe's seven subsets, ARO's two
+        # relations) keeps a fraction of its items, at least 20
+        choice = CLASS_ITEMS["sugarcrepe_items"] + aro
+        photos = CLASS_ITEMS["coco_test_images"] + (choice if fraction >= 1 else
+                                                    min(choice, int(choice * fraction) + 9 * 20))
         per_image = sum(CLASS_ITEMS[key] * mb for key, mb in PER_IMAGE.values())
         # plus the Karpathy test JSON the COCO subset is drawn from (SugarCrepe's and ARO's JSONs publish no size)
         test_json = 1000 * sum(_size_gb(f.size) for f in DATASETS["coco"] if f.filename == "coco_karpathy_test.json")
