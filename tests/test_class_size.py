@@ -19,6 +19,7 @@ from labclip_utils.book.environment import class_downloads_gb, evaluation_counts
 from labclip_utils.io import downloads
 from labclip_utils.io.mirror import serve, write_manifest
 from labclip_utils.profile import CLASS_BUDGET, MIRROR_ENV, current_profile
+from labclip_utils.records import read_rehearsal
 from labclip_utils.session import count_images
 from labclip_utils.tasks import BenchmarkFormatError
 from tests.conftest import ROOT
@@ -240,3 +241,18 @@ def test_the_rehearsal_charges_each_chapter_and_fails_over_the_budget(tmp_path, 
     table, within = rehearse.class_budget(served, usage_dir)
     assert not within and not table.loc["07_benchmarks", "within budget"]
 
+
+def test_the_recorded_rehearsal_measured_every_chapter_within_the_budget():
+    """The record the setup chapter shows (``python tools/rehearse.py --record``): every chapter of the estimate,
+    each within the budget, its estimate never below the model's (the measured passes only scale it up)."""
+    recorded = read_rehearsal()
+    model = paper_workload("class")
+    assert list(recorded.index) == list(model.index)
+    assert recorded["within budget"].all()
+    assert (recorded["class download (GB, real data)"] <= CLASS_BUDGET["download (GB)"]).all()
+    assert (recorded["T4 estimate (min)"] <= CLASS_BUDGET["T4 minutes"]).all()
+    assert (recorded["T4 estimate (min)"] >= model["T4 estimate (min)"] - 0.05).all()
+    # measured at class size: chapter 7 fetched its COCO and SugarCrepe images one by one, and encoded images
+    assert recorded.loc["07_benchmarks", "images fetched one by one"] > 0
+    assert (recorded["images encoded"] > 0).all()
+    assert recorded["commit"].notna().all() and recorded["date"].notna().all()
