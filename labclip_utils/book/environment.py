@@ -198,7 +198,7 @@ def _plan(size: Size, fraction: float) -> list[tuple[str, tuple[str, ...], tuple
         ("04_probing", (), large, 2 * scenes + 2 * multi + search, 0, 0, 0,
          "evaluation scenes and multi-object curve (model and control), conjunctive search"),
         ("05_modality_gap", (), large, 2 * scenes, 0, 0, 0, "evaluation scenes, model and random-init control"),
-        ("06_labclip", ("labclip_released",), large, 2 * scenes + finetune, 0, 0, 0, ft_note),
+        ("06_labclip", ("labclip_released", "spacy", "nltk"), large, 2 * scenes + finetune, 0, 0, 0, ft_note),
         benchmarks,
         ("08_playground", (), large, scenes + counts["heldout"] + 2 * scaled(3000, minimum=100), 0, 0, 0,
          "evaluation scenes, the held-out ones again, two caption variants of 3,000 scenes"),
