@@ -133,18 +133,19 @@ show(class_workload)
 
 # %% [markdown]
 # `make rehearse` runs every code path of these tables on a CPU, against a local mirror of stand-in files in each
-# dataset's real format and random-init checkpoints, at 1% of the full size (`LABCLIP_FRACTION=0.01`), and the two
-# chapters above once more at class size. Each chapter runs as on its own machine, with its own data folder and
-# cache: the mirror server counts the bytes and files it serves each chapter, and the chapter's encoders (controls
-# included) count the images they encode and train on. From the files a chapter fetched the rehearsal computes what
-# they weigh on the real datasets (published sizes; for the images fetched one by one, the subset's size times the
-# mean image size). It compares the image passes it measured with the ones the estimate above predicts at the same
-# 1%, and where a chapter processed more than predicted, its T4 estimate is scaled up by that ratio. It fails when a
-# chapter exceeds the budget. The columns of the last rehearsal recorded in the repository, below:
+# dataset's real format and random-init checkpoints, at 1% of the full size (`LABCLIP_FRACTION=0.01`; every count keeps
+# a chapter's minimum, so a small count shrinks less than 100 times), and {doc}`06_labclip` and {doc}`07_benchmarks`
+# once more at class size: their rows below come from that run. Each chapter runs as on its own machine, with its own
+# data folder and cache: the mirror server counts the bytes and files it serves each chapter, and the chapter's encoders
+# (controls included) count the images they encode and train on. From the files a chapter fetched the rehearsal computes
+# what they weigh on the real datasets (published sizes; for the images fetched one by one, the subset's size times the
+# mean image size). It compares the image passes it measured with the ones the estimate above predicts at the same 1%,
+# and where a chapter processed more than predicted, its T4 estimate is scaled up by that ratio. It fails when a chapter
+# exceeds the budget. The columns of the last rehearsal recorded in the repository, below:
 #
 # - *fetched (MB, stand-ins)*, *files fetched*, *images fetched one by one*: what the mirror served the chapter (the
-#   stand-in files are small; the chapters on generated scenes fetch nothing but their weights, which the rehearsal
-#   loads from a local file);
+#   stand-in files are small; the weights come from a local file, so the chapters on generated scenes fetch nothing
+#   but {doc}`06_labclip`'s released $A$ and tokenisers);
 # - *images encoded*, *images trained on*: what the chapter's image towers processed, controls included;
 # - *image passes (measured)* and *(model, same fraction)*: those counts with a training step as three passes, and
 #   what the estimate predicts at 1%. The model counts an upper bound where a chapter reuses images (a caption variant
