@@ -365,8 +365,8 @@ def class_budget(usage: dict, usage_dir: Path) -> tuple[object, bool]:
         gb = class_downloads_gb(served["files"], models)
         full = estimate.loc[chapter]
         large, base = (full[c] * scale[c] for c in ("ViT-L-14 image passes", "ViT-B-32 image passes"))
-        jpeg = full["ViT-B-32 image passes"] * scale["ViT-B-32 image passes"]
-        minutes = t4_minutes(large, base, jpeg, max(gb, full["download (GB, published sizes)"]))
+        # at class size the ViT-B-32 passes are the benchmarks' photographs, each decoded once
+        minutes = t4_minutes(large, base, base, max(gb, full["download (GB, published sizes)"]))
         rows.append({
             "chapter": chapter,
             "fetched (MB, stand-ins)": round(served["bytes"] / 1e6, 2),
@@ -444,7 +444,7 @@ def rehearse(workers: int = 2, only: list[str] | None = None, keep_cache: bool =
             code = rehearse_class(book, url, cache, usage_dir, workers)
     (WORK / "reports" / SERVED).write_text(json.dumps({"run": run, "served": usage}, indent=1, sort_keys=True))
     if code == 0 and not only:
-        code = report_class_budget(usage, usage_dir, record, run)
+        code = report_class_budget(usage, usage_dir, run, record)
     if code != 0 or only:
         return code
     return book.build(stage, WORK)
@@ -479,10 +479,9 @@ def checkout_state() -> dict[str, str]:
     return {"commit": commit + ("+changes" if git("status", "--porcelain") else ""), "date": time.strftime("%Y-%m-%d")}
 
 
-def report_class_budget(usage: dict, usage_dir: Path, record: bool = False, run: dict[str, str] | None = None) -> int:
+def report_class_budget(usage: dict, usage_dir: Path, run: dict[str, str], record: bool = False) -> int:
     """Print and save the class-size table (``record``: also as the package's record, with the commit and date of
-    the run that measured it, ``run``, by default this checkout's now, which the setup chapter shows); 1 when a
-    chapter exceeds the budget."""
+    the run that measured it, ``run``, which the setup chapter shows); 1 when a chapter exceeds the budget."""
     import pandas as pd
 
     from labclip_utils.records import REHEARSAL
@@ -491,7 +490,7 @@ def report_class_budget(usage: dict, usage_dir: Path, record: bool = False, run:
     out = WORK / "reports" / "class_budget.csv"
     table.to_csv(out)
     if record:
-        table.assign(**(run or checkout_state())).to_csv(ROOT / "labclip_utils" / "records" / REHEARSAL)
+        table.assign(**run).to_csv(ROOT / "labclip_utils" / "records" / REHEARSAL)
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(f"rehearsal: each chapter at class size (measured on the stand-ins at fraction {FRACTION}; the real "
               f"data's download and the T4 time estimated), written to {out.relative_to(ROOT)}:\n{table}", flush=True)
@@ -551,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         if not served.is_file():
             raise SystemExit(f"{served} is missing: run the rehearsal first")
         saved = json.loads(served.read_text())
-        return report_class_budget(saved["served"], WORK / "reports" / "usage", args.record, saved["run"])
+        return report_class_budget(saved["served"], WORK / "reports" / "usage", saved["run"], args.record)
     return rehearse(args.workers, args.only, args.keep_cache, args.record)
 
 
